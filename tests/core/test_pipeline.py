@@ -1,0 +1,201 @@
+"""The batch pipeline with a real (toy) format: tree, atomicity, isolation,
+determinism, resume, leak check."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import toyformat
+
+from medscrub.manifest import Manifest
+from medscrub.model import MedscrubError
+from medscrub.output import STATE_DIR
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and STATE_DIR not in p.relative_to(root).parts
+    }
+
+
+def test_output_mirrors_input_and_input_is_untouched(toy_tree, tmp_path, run_toy):
+    before = tree_bytes(toy_tree)
+    summary = run_toy(toy_tree)
+    assert summary.exit_code == 0
+    assert [r.status for r in summary.results] == ["done"] * 3
+    out = tree_bytes(tmp_path / "out")
+    assert sorted(out) == ["a.toy", "sub/b.toy", "sub/c.toy"]
+    assert tree_bytes(toy_tree) == before
+    header, payload = toyformat.parse(out["a.toy"])
+    assert header["name"] == header["id"] and header["id"].startswith("P")
+    assert "date" not in header  # the default date policy removes
+    assert payload == b"\x00\x01payload"
+    # the same patient gets the same pseudonym in another file
+    assert toyformat.parse(out["sub/c.toy"])[0]["id"] == header["id"]
+    assert toyformat.parse(out["sub/b.toy"])[0]["id"] != header["id"]
+
+
+def test_same_input_recipe_and_secret_give_identical_output(toy_tree, tmp_path, run_toy):
+    run_toy(toy_tree, tmp_path / "one")
+    run_toy(toy_tree, tmp_path / "two", workers=2)
+    assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
+
+
+def test_another_secret_gives_other_pseudonyms(toy_tree, tmp_path, run_toy):
+    from medscrub.pseudonyms import Secret
+
+    run_toy(toy_tree, tmp_path / "one")
+    run_toy(toy_tree, tmp_path / "two", secret=Secret(b"another-secret-0123456789"))
+    assert tree_bytes(tmp_path / "one")["a.toy"] != tree_bytes(tmp_path / "two")["a.toy"]
+
+
+def test_bad_inputs_are_isolated_with_one_line_reasons(toy_tree, tmp_path, run_toy):
+    (toy_tree / "notes.txt").write_text("not an image")
+    (toy_tree / "broken.toy").write_bytes(b"garbage")
+    (toy_tree / "truncated.toy").write_bytes(toyformat.MAGIC + b"name=Carol\n")
+    toyformat.write_toy(toy_tree / "bug.toy", {"name": "Dan", "crash": "bug"})
+    locked = toyformat.write_toy(toy_tree / "locked.toy", {"name": "Eve"})
+    locked.chmod(0)
+    try:
+        summary = run_toy(toy_tree, workers=2)
+    finally:
+        locked.chmod(0o644)
+    by_id = {r.id: r for r in summary.results}
+    assert summary.exit_code == 1
+    assert by_id["notes.txt"].status == "unsupported"
+    assert by_id["broken.toy"].reason == "not a toy file"
+    assert "truncated" in by_id["truncated.toy"].reason
+    assert by_id["bug.toy"].reason.startswith("internal error ZeroDivisionError")
+    if os.geteuid() != 0:  # root reads anything
+        assert "Permission" in by_id["locked.toy"].reason
+    for r in summary.results:
+        assert r.reason is None or "\n" not in r.reason
+    # the good files were still done
+    assert all(by_id[i].status == "done" for i in ("a.toy", "sub/b.toy", "sub/c.toy"))
+    assert not (tmp_path / "out" / "broken.toy").exists()
+    assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_a_dying_worker_fails_only_its_item(toy_tree, tmp_path, run_toy):
+    toyformat.write_toy(toy_tree / "poison.toy", {"name": "Zed", "crash": "exit"})
+    summary = run_toy(toy_tree, workers=2)
+    by_id = {r.id: r for r in summary.results}
+    assert by_id["poison.toy"].status == "failed"
+    assert "died" in by_id["poison.toy"].reason
+    assert sorted(i for i, r in by_id.items() if r.status == "done") == ["a.toy", "sub/b.toy", "sub/c.toy"]
+
+
+def test_manifest_lists_every_input(toy_tree, tmp_path, run_toy):
+    (toy_tree / "notes.txt").write_text("x")
+    run_toy(toy_tree)
+    records = Manifest(tmp_path / "out").previous()
+    assert set(records) == {"a.toy", "sub/b.toy", "sub/c.toy", "notes.txt"}
+    a = records["a.toy"]
+    assert a["status"] == "done" and a["output"] == ["a.toy"] and a["format"] == "toy"
+    assert a["actions"] == {"pseudonymise": 2, "remove": 1}
+    assert "mappings" not in a
+    text = (tmp_path / "out" / STATE_DIR / "manifest.jsonl").read_text()
+    assert "Alice" not in text and "PAT000123" not in text
+
+
+def test_rerun_resumes_and_redoes_missing(toy_tree, tmp_path, run_toy):
+    first = run_toy(toy_tree)
+    assert first.skipped == 0
+    (tmp_path / "out" / "sub" / "b.toy").unlink()  # as if lost
+    second = run_toy(toy_tree)
+    assert second.skipped == 2
+    assert [r.id for r in second.results] == ["sub/b.toy"]
+    assert (tmp_path / "out" / "sub" / "b.toy").exists()
+
+
+def test_rerun_with_another_secret_is_refused(toy_tree, tmp_path, run_toy):
+    from medscrub.pseudonyms import Secret
+
+    run_toy(toy_tree)
+    with pytest.raises(MedscrubError, match="another recipe or secret"):
+        run_toy(toy_tree, secret=Secret(b"another-secret-0123456789"))
+
+
+def test_killed_run_leaves_no_partial_output_and_resumes(toy_tree, tmp_path):
+    for n in range(6):
+        toyformat.write_toy(toy_tree / f"slow{n}.toy", {"name": f"Slow {n}", "id": f"S{n}XXXXX", "sleep": "0.4"})
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        import sys, toyformat
+        from pathlib import Path
+        from medscrub.context import RunConfig
+        from medscrub.pipeline import run_batch
+        from medscrub.pseudonyms import Secret
+        config = RunConfig(None, Secret(b"test-secret-0123456789abcdef"), Path({str(toy_tree)!r}), Path({str(out)!r}),
+                           extra_plugins=(toyformat.plugin,), plugins=())
+        sys.exit(run_batch(config, workers=2).exit_code)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.time() + 60
+    manifest = out / STATE_DIR / "manifest.jsonl"
+    while time.time() < deadline and not (manifest.exists() and manifest.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, workers too
+    proc.wait()
+    done_before = sum(1 for line in manifest.read_text().splitlines() if '"done"' in line)
+    assert 0 < done_before < 9
+    # every output file present is whole
+    for path in out.rglob("*.toy"):
+        toyformat.parse(path.read_bytes())
+    from medscrub.context import RunConfig
+    from medscrub.pipeline import run_batch
+    from medscrub.pseudonyms import Secret
+
+    config = RunConfig(None, Secret(b"test-secret-0123456789abcdef"), toy_tree, out,
+                       extra_plugins=(toyformat.plugin,), plugins=())
+    summary = run_batch(config, workers=2)
+    assert summary.exit_code == 0
+    assert summary.skipped >= done_before
+    assert len(summary.results) + summary.skipped == 9
+    assert not any((out / STATE_DIR / "tmp").glob("*"))
+    assert len(list(out.rglob("*.toy"))) == 9
+
+
+def test_leak_check_withholds_output(toy_tree, tmp_path, run_toy):
+    toyformat.write_toy(toy_tree / "leaky.toy", {"name": "Leaky Person", "id": "LEAK00001", "leak": "Leaky Person"})
+    summary = run_toy(toy_tree)
+    leaky = next(r for r in summary.results if r.id == "leaky.toy")
+    assert leaky.status == "failed"
+    assert leaky.reason.startswith("leak check: name in bytes")
+    assert "Leaky Person" not in leaky.reason and "Leaky Person" not in " ".join(leaky.findings)
+    assert not (tmp_path / "out" / "leaky.toy").exists()
+    assert not any((tmp_path / "out" / STATE_DIR / "tmp").glob("*"))
+
+
+def test_identifying_file_names_are_caught(tmp_path, run_toy):
+    root = tmp_path / "in"
+    toyformat.write_toy(root / "PAT000999" / "scan.toy", {"name": "Fay Field", "id": "PAT000999"})
+    summary = run_toy(root)
+    assert summary.results[0].status == "failed"
+    assert "file name" in summary.results[0].reason
+
+
+def test_pseudonymous_names_stay_inside_the_output(toy_tree, tmp_path, run_toy):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[output]\nnaming = "pseudonymous"\n')
+    summary = run_toy(toy_tree, recipe=recipe)
+    outputs = [o for r in summary.results for o in r.output]
+    assert len(outputs) == 2
+    for o in outputs:
+        assert ".." not in Path(o).parts
+        assert (tmp_path / "out" / o).resolve().is_relative_to((tmp_path / "out").resolve())
+    # the toy names files by patient only: a.toy and c.toy (one patient,
+    # different content) collide, and the second fails instead of overwriting
+    failed = [r for r in summary.results if r.status == "failed"]
+    assert [r.id for r in failed] == ["sub/c.toy"]
+    assert "exists already with other content" in failed[0].reason
