@@ -1,0 +1,1 @@
+"""Run medscrub batches on a Dask cluster."""
