@@ -3,7 +3,6 @@ determinism, resume, leak check."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -199,3 +198,23 @@ def test_pseudonymous_names_stay_inside_the_output(toy_tree, tmp_path, run_toy):
     failed = [r for r in summary.results if r.status == "failed"]
     assert [r.id for r in failed] == ["sub/c.toy"]
     assert "exists already with other content" in failed[0].reason
+
+
+def test_plugins_group_items_into_one_work_unit(toy_tree, tmp_path, run_toy):
+    for n in range(3):
+        toyformat.write_toy(toy_tree / "series" / f"{n}.toy", {"name": "Gil Group", "id": "G000001", "series": "S1"})
+    summary = run_toy(toy_tree, workers=2)
+    assert summary.exit_code == 0
+    grouped = [r for r in summary.results if r.members]
+    assert len(grouped) == 1
+    assert grouped[0].members == ["series/0.toy", "series/1.toy", "series/2.toy"]
+    assert grouped[0].output == grouped[0].members
+    assert len(summary.results) == 4  # a, b, c and the series
+    # a rerun knows the group is done; verify pairs every member with its original
+    assert run_toy(toy_tree).skipped == 4
+    from medscrub.verify import verify_tree
+
+    site = tmp_path / "r.toml"
+    site.write_text(f'[site]\nfiles = ["{Path(toyformat.__file__).with_name("toy_site.py")}"]\n')
+    findings, checked = verify_tree(tmp_path / "out", toy_tree, site)
+    assert checked == 6 and findings == []

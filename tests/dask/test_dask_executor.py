@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -57,18 +55,14 @@ def test_a_killed_worker_does_not_stop_the_run(tmp_path, secret):
     killed = []
     try:
         with distributed.Client(cluster) as client:
-            def kill_one():
-                time.sleep(1.5)
-                pids = client.run(os.getpid)
-                victim = sorted(pids.values())[0]
-                os.kill(victim, signal.SIGKILL)
-                killed.append(victim)
+            def kill_on_first_result(result, total):
+                if result is not None and not killed:  # mid-run: units are still queued
+                    victim = sorted(client.run(os.getpid).values())[0]
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(victim)
 
-            killer = threading.Thread(target=kill_one)
-            killer.start()
-            summary = run_batch(config(secret, src, tmp_path / "out"), executor="dask",
+            summary = run_batch(config(secret, src, tmp_path / "out"), executor="dask", progress=kill_on_first_result,
                                 executor_options={"scheduler": cluster.scheduler_address, "unit_items": 2})
-            killer.join()
     finally:
         cluster.close()
     assert killed, "the test did not kill a worker"

@@ -10,3 +10,4 @@ medscrub_apply_rules = _toy.medscrub_apply_rules
 medscrub_output_name = _toy.medscrub_output_name
 medscrub_write = _toy.medscrub_write
 medscrub_verify = _toy.medscrub_verify
+medscrub_group_key = _toy.medscrub_group_key

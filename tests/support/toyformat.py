@@ -58,6 +58,12 @@ class ToyPlugin:
     def medscrub_read(self, item, context):
         if item.format != "toy":
             return None
+        if len(item.paths) > 1:  # a grouped series: one asset, several files
+            parts = [(rel, *parse(path.read_bytes())) for rel, path in zip(item.inputs, item.paths, strict=True)]
+            asset = Asset(item, "toy", {"header": parts[0][1], "payload": parts[0][2], "parts": parts})
+            for _, header, _ in parts:
+                asset.remember("name", header.get("name", ""))
+            return asset
         header, payload = parse(item.path.read_bytes())
         if header.get("sleep"):
             time.sleep(float(header["sleep"]))
@@ -72,10 +78,21 @@ class ToyPlugin:
         return asset
 
     @hookimpl
+    def medscrub_group_key(self, item, context):
+        if item.format == "toy":
+            series = parse(item.path.read_bytes())[0].get("series")
+            return f"toy-series:{series}" if series else None
+        return None
+
+    @hookimpl
     def medscrub_apply_rules(self, asset, rules, context):
         if asset.format != "toy":
             return None
-        header = asset.data["header"]
+        for _, header, _ in asset.data.get("parts", [(None, asset.data["header"], None)]):
+            self._clean(asset, header, rules, context)
+        return True
+
+    def _clean(self, asset, header, rules, context):
         site = {rule.match: rule for _, rule in rules.for_format("toy")}
         patient = header.get("id", "")
         for key in list(header):
@@ -106,7 +123,6 @@ class ToyPlugin:
                     asset.record("shift", key, "toy-profile")
         if header.get("quarantine"):
             asset.quarantine = header["quarantine"]
-        return True
 
     @hookimpl
     def medscrub_output_name(self, asset, context):
@@ -118,6 +134,10 @@ class ToyPlugin:
     def medscrub_write(self, asset, sink, context):
         if asset.format != "toy":
             return None
+        if "parts" in asset.data:
+            for rel, header, payload in asset.data["parts"]:
+                write_toy(sink.path(rel), header, payload)
+            return True
         header = asset.data["header"]
         if header.get("leak"):
             header["note"] = header["leak"]  # a plugin bug that copies PHI back

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .model import Asset, Claim, Cleaner, Finding, Format, Item
     from .output import OutputSink
     from .rules import RuleBook, RuleSet
+    from .volume import Volume
 
 hookspec = pluggy.HookspecMarker("medscrub")
 
@@ -110,6 +111,16 @@ def medscrub_claim(path: Path, context: RunContext) -> Claim | None:
     """
 
 
+@hookspec(firstresult=True)
+def medscrub_group_key(item: Item, context: RunContext) -> str | None:
+    """Return a key to make items one work unit: items with the same key are
+    merged into one :class:`Item` whose ``paths`` hold every file and whose
+    ``members`` name them (the slices of a DICOM series, for a cleaner that
+    needs the volume).  None keeps the item alone.  Called in the main
+    process after discovery; group only when ``context.cleaners`` need it.
+    """
+
+
 # --------------------------------------------------------------------------
 # Per item, in a worker process.
 # --------------------------------------------------------------------------
@@ -133,6 +144,23 @@ def medscrub_apply_rules(asset: Asset, rules: RuleBook, context: RunContext) -> 
     change with ``asset.record(...)``.  An asset that no plugin cleans is
     never written.
     """
+
+
+# --------------------------------------------------------------------------
+# The volume hand-off: how a pixel cleaner gets a 3D image from any format.
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def medscrub_get_volume(asset: Asset, context: RunContext) -> Volume | None:
+    """Return the asset's image as a :class:`medscrub.volume.Volume` (voxels
+    and a voxel-to-RAS+ affine), or None when this plugin does not hold it."""
+
+
+@hookspec(firstresult=True)
+def medscrub_put_volume(asset: Asset, volume: Volume, context: RunContext) -> bool | None:
+    """Put a cleaned volume (same shape and affine) back into the asset, so
+    that the writer writes it in the input's format; return True."""
 
 
 @hookspec

@@ -64,6 +64,11 @@ class Item:
     paths: tuple[Path, ...]  # absolute
     root: Path  # the input root
     size: int = 0
+    members: tuple[str, ...] = ()  # ids of every input merged into this item
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.members or (self.id,)
 
     @property
     def path(self) -> Path:
@@ -180,6 +185,7 @@ class ItemResult:
     id: str
     format: str | None
     status: str  # done | failed | quarantined | unsupported
+    members: list[str] = field(default_factory=list)  # every input of a grouped item
     output: list[str] = field(default_factory=list)  # relative to the output root
     plugin: str | None = None
     actions: dict[str, int] = field(default_factory=dict)

@@ -33,8 +33,13 @@ def discover(context: RunContext) -> Iterator[Item | ItemResult]:
     taken: set[Path] = set()
 
     def item_for(path: Path) -> Item | ItemResult | None:
-        claim = hook(path=path, context=context)
         rel = path.relative_to(root).as_posix() if path != root else path.name
+        try:
+            claim = hook(path=path, context=context)
+        except OSError as e:
+            return ItemResult(rel, None, "failed", reason=f"cannot read: {e.strerror or e}")
+        except Exception as e:  # one bad file must not stop discovery
+            return ItemResult(rel, None, "failed", reason=f"{type(e).__name__} while identifying the file: {e}")
         if claim is None:
             if path.is_dir():
                 return None
@@ -75,6 +80,36 @@ def discover(context: RunContext) -> Iterator[Item | ItemResult]:
     yield from walk(root)
 
 
+def group_items(items: list[Item], context: RunContext) -> list[Item]:
+    """Merge the items that plugins give one group key into one work unit."""
+    hook = context.pm.hook.medscrub_group_key
+    groups: dict[str, list[Item]] = {}
+    order: list[Item | str] = []
+    for item in items:
+        try:
+            key = hook(item=item, context=context)
+        except Exception:  # a bad input fails alone, in its worker, with its reason
+            key = None
+        if key is None:
+            order.append(item)
+            continue
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(item)
+
+    def merge(group: list[Item]) -> Item:
+        if len(group) == 1:
+            return group[0]
+        first = group[0]
+        return Item(
+            first.id, first.format, tuple(p for i in group for p in i.paths), first.root,
+            sum(i.size for i in group), tuple(i.id for i in group),
+        )
+
+    return [merge(groups[x]) if isinstance(x, str) else x for x in order]
+
+
 # -- one item ----------------------------------------------------------------
 
 
@@ -99,7 +134,7 @@ def check_outputs(identifiers: dict[str, set[str]], sink: OutputSink) -> list:
 def process_item(item: Item, context: RunContext) -> ItemResult:
     """Read, clean, write and verify one item.  Never raises."""
     start = time.perf_counter()
-    result = ItemResult(item.id, item.format, "failed")
+    result = ItemResult(item.id, item.format, "failed", members=list(item.members))
     sink = None
     try:
         hook = context.pm.hook
@@ -214,10 +249,16 @@ def run_batch(
         for found in discover(context):
             if isinstance(found, ItemResult):
                 record(found)
-            elif found.id in previous and _is_done(previous[found.id], output_root):
-                summary.skipped += 1
             else:
                 items.append(found)
+        items = group_items(items, context)
+        todo = []
+        for item in items:
+            if item.id in previous and _is_done(previous[item.id], output_root):
+                summary.skipped += 1
+            else:
+                todo.append(item)
+        items = todo
         if progress:
             progress(None, len(items))
         runner = executors[executor](workers, executor_options or {})

@@ -23,8 +23,9 @@ def _pairs(context: RunContext, output_root: Path, input_root: Path) -> list[tup
         for record in records.values():
             if record.get("status") != "done":
                 continue
-            original = input_root if input_root.is_file() else input_root / record["id"]
-            item = Item(record["id"], record["format"], (original,), input_root)
+            members = record.get("members") or [record["id"]]
+            originals = (input_root,) if input_root.is_file() else tuple(input_root / m for m in members)
+            item = Item(record["id"], record["format"], originals, input_root, members=tuple(record.get("members") or ()))
             pairs.append((item, [output_root / o for o in record["output"]]))
         return pairs
     # Not made by medscrub (or its manifest was removed): pair by relative path.
