@@ -159,3 +159,41 @@ class ToyPlugin:
 
 
 plugin = ToyPlugin()
+
+
+def png(width: int, height: int, value: int = 128) -> bytes:
+    """A small grey PNG, made without an image library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes([value]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class ToyCleaner:
+    """A pixel cleaner for toy files: zeroes the payload, leaves pictures."""
+
+    @hookimpl
+    def medscrub_register_cleaners(self, register):
+        from medscrub import Cleaner
+
+        register(Cleaner("erase-text", "zero the toy payload", applies=self.applies, clean=self.clean, flag="--erase-text"))
+
+    @staticmethod
+    def applies(asset):
+        return asset.format == "toy"
+
+    @staticmethod
+    def clean(asset, context):
+        from medscrub import Change, Preview
+
+        asset.data["payload"] = bytes(len(asset.data["payload"]))
+        asset.previews.append(Preview("payload", before=png(40, 30, 250), after=png(40, 30, 0)))
+        return [Change("pixels", "payload", "toy-cleaner", f"{len(asset.data['payload'])} bytes")]
+
+
+cleaner = ToyCleaner()

@@ -153,6 +153,8 @@ def run(
     if summary.skipped:
         line += f", {summary.skipped} already done"
     err.print(f"{line}. Manifest: {output / '.medscrub' / 'manifest.jsonl'}")
+    if summary.report:
+        err.print(f"Report: {summary.report}")
     raise typer.Exit(summary.exit_code)
 
 
@@ -186,6 +188,30 @@ def verify(
             out.print(Text(f.line()), soft_wrap=True)
     err.print(f"{checked} output file(s) checked, {len(findings)} finding(s).")
     raise typer.Exit(1 if findings else 0)
+
+
+@app.command()
+def report(
+    output: Path = typer.Argument(..., help="A folder that `medscrub run` wrote."),
+    internal: bool = typer.Option(False, "--internal", help="Show original file names and 'before' pictures (PHI!)."),
+) -> None:
+    """Write the HTML QA report of a run to OUTPUT/.medscrub/report/index.html.
+
+    Counts, failures with reasons, actions per format, and the pictures of
+    every pixel change. It opens offline and, unless --internal, shows no PHI.
+
+    Example:
+
+      medscrub report clean/ && chromium clean/.medscrub/report/index.html
+    """
+    from .report import build_report
+
+    try:
+        index = build_report(output, internal=internal)
+    except MedscrubError as e:
+        fail(str(e))
+        return
+    err.print(f"Report: {index}")
 
 
 @app.command()

@@ -192,5 +192,6 @@ class ItemResult:
     flags: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     findings: list[str] = field(default_factory=list)
+    previews: list[dict[str, str]] = field(default_factory=list)  # pictures under OUT/.medscrub
     seconds: float = 0.0
     mappings: list[tuple[str, str, str]] = field(default_factory=list)  # for the re-identification map

@@ -7,6 +7,7 @@ runs in a worker and never raises: a bad input becomes a failed
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import traceback
@@ -131,6 +132,24 @@ def check_outputs(identifiers: dict[str, set[str]], sink: OutputSink) -> list:
     return findings
 
 
+def save_previews(asset, context: RunContext) -> list[dict[str, str]]:
+    """Keep the cleaners' pictures for the QA report, in the state folder."""
+    if not asset.previews:
+        return []
+    key = hashlib.sha256(asset.item.id.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    folder = context.output_root / STATE_DIR / "previews" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for n, preview in enumerate(asset.previews):
+        entry = {"title": preview.title, "after": f"previews/{key}/{n}-after.png"}
+        (folder / f"{n}-after.png").write_bytes(preview.after)
+        if context.recipe.run.internal_previews and preview.before:
+            entry["before"] = f"previews/{key}/{n}-before.png"
+            (folder / f"{n}-before.png").write_bytes(preview.before)
+        saved.append(entry)
+    return saved
+
+
 def process_item(item: Item, context: RunContext) -> ItemResult:
     """Read, clean, write and verify one item.  Never raises."""
     start = time.perf_counter()
@@ -163,6 +182,7 @@ def process_item(item: Item, context: RunContext) -> ItemResult:
                 raise MedscrubError(f"leak check: {findings[0].kind} in {findings[0].place} of {findings[0].file}"
                                     f"{f' and {len(findings) - 1} more' if len(findings) > 1 else ''}; output withheld")
         result.output = sink.commit()
+        result.previews = save_previews(asset, context)
         result.status = "done"
         result.mappings = context.pseudonyms.take_issued()
     except MedscrubError as e:
@@ -189,6 +209,7 @@ def process_item(item: Item, context: RunContext) -> ItemResult:
 class RunSummary:
     results: list[ItemResult] = field(default_factory=list)
     skipped: int = 0  # done by an earlier run
+    report: Path | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -269,6 +290,10 @@ def run_batch(
         if reid is not None:
             reid.close()
         clear_temporaries(output_root)
+    if recipe.run.report:
+        from .report import build_report
+
+        summary.report = build_report(output_root)
     return summary
 
 

@@ -65,6 +65,10 @@ class OutputSection(_Section):
 class RunSection(_Section):
     verify: bool = Field(True, description="check every output for identifying values before it lands")
     cleaners: list[str] = Field(default_factory=list, description="pixel cleaners to run, in order")
+    internal_previews: bool = Field(
+        False, description="also keep the original ('before') pictures of pixel changes: they show PHI"
+    )
+    report: bool = Field(False, description="write the HTML QA report at the end of the run")
 
 
 class SiteSection(_Section):
@@ -229,6 +233,8 @@ naming = "mirror"                # mirror the input tree, or "pseudonymous"
 [run]
 verify = true                    # leak-check every output before it lands
 cleaners = []                    # pixel cleaners, e.g. ["erase-text", "deface"]
+report = false                   # write the HTML QA report (OUT/.medscrub/report) at the end
+internal_previews = false        # keep "before" pictures too: they show PHI
 
 [site]
 files = []                       # site rules as plain .py plugins
