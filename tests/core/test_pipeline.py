@@ -218,3 +218,19 @@ def test_plugins_group_items_into_one_work_unit(toy_tree, tmp_path, run_toy):
     site.write_text(f'[site]\nfiles = ["{Path(toyformat.__file__).with_name("toy_site.py")}"]\n')
     findings, checked = verify_tree(tmp_path / "out", toy_tree, site)
     assert checked == 6 and findings == []
+
+
+def test_reidentification_map_holds_each_patient_once(toy_tree, tmp_path, run_toy):
+    import sqlite3
+
+    (toy_tree / "bad.toy").write_bytes(toyformat.MAGIC + b"name=Alice Example\nid=PAT000123\n")  # truncated
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[output]\nreidentification_map = "{tmp_path / "secure" / "map.sqlite"}"\n')
+    summary = run_toy(toy_tree, recipe=recipe, workers=2)
+    assert summary.count("done") == 3
+    rows = sqlite3.connect(tmp_path / "secure" / "map.sqlite").execute("SELECT kind, original FROM map").fetchall()
+    assert sorted(rows) == [("patient", "PAT000123"), ("patient", "PAT000456")]
+    inside = tmp_path / "r2.toml"
+    inside.write_text(f'[output]\nreidentification_map = "{tmp_path / "out2" / "map.sqlite"}"\n')
+    with pytest.raises(MedscrubError, match="outside the output folder"):
+        run_toy(toy_tree, tmp_path / "out2", recipe=inside)

@@ -111,7 +111,7 @@ class Pseudonymizer:
         self.shift_max_days = shift_max_days
         self.lookup = lookup or {}
         self.record = record
-        self.issued: list[tuple[str, str, str]] = []
+        self.issued: set[tuple[str, str, str]] = set()
         self._cache: dict[tuple, str] = {}
 
     def __getstate__(self):  # workers get the key; nothing prints it
@@ -125,8 +125,10 @@ class Pseudonymizer:
         return hmac.new(self._key, kind.encode() + b"\0" + value.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
 
     def _issue(self, kind: str, original: str, pseudonym: str) -> str:
+        # every use is noted, not only the first: an item that fails drops its
+        # notes, and the next item of the same patient must still bring them
         if self.record:
-            self.issued.append((kind, original, pseudonym))
+            self.issued.add((kind, original, pseudonym))
         return pseudonym
 
     # -- public ----------------------------------------------------------
@@ -137,7 +139,7 @@ class Pseudonymizer:
         """
         key = (kind, value, prefix, length)
         if key in self._cache:
-            return self._cache[key]
+            return self._issue(kind, value, self._cache[key])
         table = self.lookup.get(kind)
         if table is not None and value in table:
             result = table[value]
@@ -156,7 +158,7 @@ class Pseudonymizer:
         as a decimal number, at most 44 characters."""
         key = ("uid", uid)
         if key in self._cache:
-            return self._cache[key]
+            return self._issue("uid", uid, self._cache[key])
         raw = bytearray(self.digest("uid", uid.strip().rstrip("\0"))[:16])
         raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom, name-based
         raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -174,7 +176,7 @@ class Pseudonymizer:
         return value + dt.timedelta(days=self.date_offset(patient_key))
 
     def take_issued(self) -> list[tuple[str, str, str]]:
-        out, self.issued = self.issued, []
+        out, self.issued = sorted(self.issued), set()
         return out
 
 
