@@ -234,3 +234,36 @@ def test_reidentification_map_holds_each_patient_once(toy_tree, tmp_path, run_to
     inside.write_text(f'[output]\nreidentification_map = "{tmp_path / "out2" / "map.sqlite"}"\n')
     with pytest.raises(MedscrubError, match="outside the output folder"):
         run_toy(toy_tree, tmp_path / "out2", recipe=inside)
+
+
+def test_leak_check_scans_in_chunks_and_skips_declared_sample_data(tmp_path):
+    from medscrub import verification
+    from medscrub.output import OutputSink
+    from medscrub.pipeline import check_outputs
+
+    sink = OutputSink(tmp_path / "out", Path("big.bin"))
+    tmp = sink.path()
+    data = bytearray(3 * verification.CHUNK)
+    at = verification.CHUNK - 3  # across a chunk boundary
+    data[at:at + 11] = b"Doe^Jane^Q "
+    data[2 * verification.CHUNK:2 * verification.CHUNK + 18] = "MRN-00481".encode("utf-16-le")
+    tmp.write_bytes(bytes(data))
+    ids = {"name": {"Doe^Jane^Q"}, "id": {"MRN-00481"}}
+    found = check_outputs(ids, sink)
+    by_kind = {f.kind: f.place for f in found}
+    assert by_kind["name"] == f"bytes at offset {at} (utf-8)"
+    # zero bytes around a UTF-16-LE value also read as UTF-16-BE one byte earlier
+    c2 = 2 * verification.CHUNK
+    assert by_kind["id"] in (f"bytes at offset {c2} (utf-16-le)", f"bytes at offset {c2 - 1} (utf-16-be)")
+    sink.opaque(tmp, [(2 * verification.CHUNK - 10, 2 * verification.CHUNK + 100)])
+    assert [f.kind for f in check_outputs(ids, sink)] == ["name"]
+
+
+def test_deep_verify_runs_the_format_verifier_before_output_lands(toy_tree, tmp_path, run_toy):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("[run]\ndeep_verify = true\n")
+    # a short name (4 chars) escapes the raw scan but not the toy verifier
+    toyformat.write_toy(toy_tree / "short.toy", {"name": "Ida", "id": "ID07", "leak": "ID07"})
+    summary = run_toy(toy_tree, recipe=recipe)
+    short = next(r for r in summary.results if r.id == "short.toy")
+    assert short.status == "failed" and "header" in short.reason

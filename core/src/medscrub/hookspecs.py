@@ -195,6 +195,7 @@ def medscrub_verify(
     """Look for identifying values of ``original`` (or, with no original, of
     any kind the format knows) left in ``output``; return what was found.
 
-    Called for every output of a verified run and by ``medscrub verify``.
-    Return None for other formats and ``[]`` for a clean output.
+    Called by ``medscrub verify`` and, with ``[run] deep_verify = true``, for
+    every output of a run before it lands (``output`` is then the temporary
+    file).  Return None for other formats and ``[]`` for a clean output.
     """

@@ -116,6 +116,10 @@ class Asset:
         if value:
             self.identifiers.setdefault(kind, set()).add(value)
 
+    def forget(self, kind: str, value: str) -> None:
+        """Stop looking for a value, such as one a site rule keeps on purpose."""
+        self.identifiers.get(kind, set()).discard(str(value).strip())
+
     def action_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(c.action for c in self.changes).items()))
 

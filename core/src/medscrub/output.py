@@ -51,6 +51,7 @@ class OutputSink:
         self.tmp_root = self.output_root / STATE_DIR / "tmp"
         self.forbidden = tuple(Path(os.path.abspath(p)) for p in forbidden)
         self._pending: dict[PurePosixPath, Path] = {}
+        self._opaque: dict[Path, list[tuple[int, int]]] = {}
 
     def path(self, relative: str | PurePosixPath | None = None) -> Path:
         """A temporary path for the output ``relative`` (default: the item's own
@@ -73,6 +74,16 @@ class OutputSink:
         tmp = self.tmp_root / f"{uuid.uuid4().hex}.part"
         self._pending[rel] = tmp
         return tmp
+
+    def opaque(self, path: Path, ranges: list[tuple[int, int]]) -> None:
+        """Declare byte ranges of a written file (from :meth:`path`) as sample
+        data copied from the input (pixels, k-space, tiles): the in-run leak
+        check does not search them for text.  Never declare a region that
+        holds or held text, a label or a macro."""
+        self._opaque.setdefault(Path(path), []).extend((int(a), int(b)) for a, b in ranges)
+
+    def opaque_ranges(self, tmp: Path) -> list[tuple[int, int]]:
+        return self._opaque.get(Path(tmp), [])
 
     @property
     def outputs(self) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from .context import RunConfig, RunContext
 from .manifest import Manifest, recipe_fingerprint
-from .model import BadInput, Item, ItemResult, MedscrubError, UnsupportedInput
+from .model import BadInput, Finding, Item, ItemResult, MedscrubError, UnsupportedInput
 from .output import STATE_DIR, OutputSink, clear_temporaries, inside, safe_relative
 from .plugins import collect
 from .pseudonyms import ReidentificationMap
@@ -128,7 +128,7 @@ def check_outputs(identifiers: dict[str, set[str]], sink: OutputSink) -> list:
     for tmp, final in sink.finals():
         relative = final.relative_to(sink.output_root).as_posix()
         findings += scan_name(relative, identifiers)
-        findings += scan_bytes(tmp, identifiers, label=relative)
+        findings += scan_bytes(tmp, identifiers, label=relative, skip=sink.opaque_ranges(tmp))
     return findings
 
 
@@ -177,6 +177,11 @@ def process_item(item: Item, context: RunContext) -> ItemResult:
             raise UnsupportedInput(f"no installed plugin writes {item.format!r}")
         if context.recipe.run.verify:
             findings = check_outputs(asset.identifiers, sink)
+            if context.recipe.run.deep_verify and not findings:
+                for tmp, final in sink.finals():
+                    relative = final.relative_to(context.output_root).as_posix()
+                    for found in hook.medscrub_verify(output=tmp, original=item.path, format=item.format, context=context):
+                        findings += [Finding(relative, f.place, f.kind, f.hint) for f in found or ()]
             if findings:
                 result.findings = [f.line() for f in findings]
                 raise MedscrubError(f"leak check: {findings[0].kind} in {findings[0].place} of {findings[0].file}"

@@ -175,6 +175,11 @@ class Pseudonymizer:
     def shift(self, value: dt.date | dt.datetime, patient_key: str):
         return value + dt.timedelta(days=self.date_offset(patient_key))
 
+    def note(self, kind: str, original: str, pseudonym: str) -> None:
+        """Record a replacement a plugin derived itself (keyed digits, a cut
+        pseudonym) for the re-identification map, when the recipe keeps one."""
+        self._issue(kind, original, pseudonym)
+
     def take_issued(self) -> list[tuple[str, str, str]]:
         out, self.issued = sorted(self.issued), set()
         return out

@@ -64,6 +64,7 @@ class OutputSection(_Section):
 
 class RunSection(_Section):
     verify: bool = Field(True, description="check every output for identifying values before it lands")
+    deep_verify: bool = Field(False, description="also run the format verifiers on every output (slower)")
     cleaners: list[str] = Field(default_factory=list, description="pixel cleaners to run, in order")
     internal_previews: bool = Field(
         False, description="also keep the original ('before') pictures of pixel changes: they show PHI"
@@ -232,6 +233,7 @@ naming = "mirror"                # mirror the input tree, or "pseudonymous"
 
 [run]
 verify = true                    # leak-check every output before it lands
+deep_verify = false              # also parse each output with its format's verifier (slower)
 cleaners = []                    # pixel cleaners, e.g. ["erase-text", "deface"]
 report = false                   # write the HTML QA report (OUT/.medscrub/report) at the end
 internal_previews = false        # keep "before" pictures too: they show PHI

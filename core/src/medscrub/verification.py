@@ -9,8 +9,10 @@ parsing: values at any depth, UIDs that were not remapped.
 
 from __future__ import annotations
 
-import mmap
+import os
 from pathlib import Path
+
+import ahocorasick_rs
 
 from .model import Finding, mask
 
@@ -20,6 +22,7 @@ RAW_KINDS = ("name", "id", "date", "uid", "institution", "device", "address", "l
 # Shorter values would match pixel or k-space bytes by chance.
 MIN_RAW_LENGTH = 5
 _ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
+CHUNK = 16 * 2**20
 
 
 def needles(identifiers: dict[str, set[str]]) -> list[tuple[str, str, bytes, str]]:
@@ -42,29 +45,55 @@ def needles(identifiers: dict[str, set[str]]) -> list[tuple[str, str, bytes, str
     return out
 
 
-def scan_bytes(path: Path, identifiers: dict[str, set[str]], label: str | None = None) -> list[Finding]:
-    """Findings for every remembered value present in the bytes of ``path``."""
+def _regions(size: int, skip: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[0, size)`` outside the ``skip`` ranges."""
+    out, at = [], 0
+    for start, end in sorted(skip):
+        if start > at:
+            out.append((at, min(start, size)))
+        at = max(at, end)
+    if at < size:
+        out.append((at, size))
+    return [(a, b) for a, b in out if b > a]
+
+
+def scan_bytes(
+    path: Path, identifiers: dict[str, set[str]], label: str | None = None, skip: list[tuple[int, int]] = ()
+) -> list[Finding]:
+    """Findings for every remembered value present in the bytes of ``path``.
+
+    One pass over the file in chunks (Aho-Corasick over every value in every
+    encoding), so time grows with the file and memory stays small.  A value
+    inside a longer matching value may go unreported on its own; the longer
+    one is reported, and one finding is enough to withhold an output.  ``skip``
+    lists byte ranges a writer declared as sample data (pixels, k-space,
+    tiles) copied from the input: they are not text, and searching them for
+    short strings only finds chance matches.
+    """
     wanted = needles(identifiers)
     if not wanted:
         return []
     label = label or str(path)
-    findings = []
+    automaton = ahocorasick_rs.BytesAhoCorasick([raw for _, _, raw, _ in wanted])
+    longest = max(len(raw) for _, _, raw, _ in wanted)
+    findings: list[Finding] = []
+    reported: set[str] = set()
     with open(path, "rb") as f:
-        try:
-            data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file cannot be mapped
-            return []
-        try:
-            reported: set[str] = set()
-            for kind, value, raw, encoding in wanted:
-                if value in reported:
-                    continue
-                at = data.find(raw)
-                if at >= 0:
-                    reported.add(value)
-                    findings.append(Finding(label, f"bytes at offset {at} ({encoding})", kind, mask(value)))
-        finally:
-            data.close()
+        size = os.fstat(f.fileno()).st_size
+        for start, end in _regions(size, list(skip)):
+            at = start
+            tail = b""
+            while at < end:
+                f.seek(at)
+                chunk = tail + f.read(min(CHUNK, end - at))
+                base = at - len(tail)
+                for index, found, _ in automaton.find_matches_as_indexes(chunk):
+                    kind, value, _, encoding = wanted[index]
+                    if value not in reported:
+                        reported.add(value)
+                        findings.append(Finding(label, f"bytes at offset {base + found} ({encoding})", kind, mask(value)))
+                at += len(chunk) - len(tail)
+                tail = chunk[-(longest - 1):] if longest > 1 else b""
     return findings
 
 
