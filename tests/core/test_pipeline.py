@@ -267,3 +267,9 @@ def test_deep_verify_runs_the_format_verifier_before_output_lands(toy_tree, tmp_
     summary = run_toy(toy_tree, recipe=recipe)
     short = next(r for r in summary.results if r.id == "short.toy")
     assert short.status == "failed" and "header" in short.reason
+
+
+def test_relative_roots_work(toy_tree, tmp_path, run_toy, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    summary = run_toy(Path("in"), Path("rel-out"))
+    assert summary.exit_code == 0 and (tmp_path / "rel-out" / "sub" / "b.toy").exists()

@@ -39,6 +39,7 @@ class RunContext:
 
     def __init__(self, config: RunConfig, pm: pluggy.PluginManager | None = None, recipe: Recipe | None = None) -> None:
         self.config = config
+        self._caches: dict[str, dict] = {}
         if pm is None:
             # The recipe names site files, and the plugins validate the recipe.
             site = site_files(config.recipe_path)
@@ -71,6 +72,11 @@ class RunContext:
                 f"install the plugin that provides it, such as medscrub-{'ocr' if 'erase-text' in missing else 'deface'}"
             )
         self.cleaners: list[Cleaner] = [available[name] for name in wanted]
+
+    def cache(self, namespace: str) -> dict:
+        """A dict that lives as long as this context (one run in one process),
+        for what a plugin computes once per run, such as a dataset's layout."""
+        return self._caches.setdefault(namespace, {})
 
     def options(self, section: str) -> Any:
         """The validated recipe section a plugin registered, such as ``"dicom"``."""

@@ -7,6 +7,7 @@ runs in a worker and never raises: a bad input becomes a failed
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -237,6 +238,7 @@ def run_batch(
 ) -> RunSummary:
     """Run a whole batch; resume what an earlier run into the same output left."""
     input_root, output_root = config.input_root.absolute(), config.output_root.absolute()
+    config = dataclasses.replace(config, input_root=input_root, output_root=output_root)
     if not input_root.exists():
         raise MedscrubError(f"input {input_root} does not exist")
     if inside(output_root, input_root) and input_root.is_dir() or inside(input_root, output_root):

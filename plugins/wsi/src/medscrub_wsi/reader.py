@@ -1,0 +1,119 @@
+"""Opening a slide and deciding its edit: what the read and rules hooks do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from medscrub import Asset, BadInput, Item, MedscrubError, Rule
+
+from .edit import Plan
+from .label import render_label
+from .options import WsiOptions
+from .scrub import FieldScrubber
+from .slide import Outcome, Slide, assign_roles, detect, drop_summary, plan_slide
+from .tiff import IMAGE_LENGTH, IMAGE_WIDTH, Ifd, TiffStructure, is_tiff_head
+
+TIFF_SUFFIXES = {".svs", ".ndpi", ".bif", ".tif", ".tiff", ".ptif", ".qptiff"}
+LABEL_MAX_SIDE = 2048
+
+
+@dataclass
+class SlideData:
+    """``asset.data`` of a slide."""
+
+    slide: Slide
+    name: str  # the input file name
+    pseudonym: str  # the slide's keyed pseudonym
+    plan: Plan | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def vendor(self) -> str:
+        return self.slide.vendor
+
+
+def is_slide_file(path: Path) -> bool:
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return is_tiff_head(f.read(4))
+    except OSError:
+        return False
+
+
+def open_slide(path: Path) -> Slide:
+    """Parse and classify a slide; BadInput with a one-line reason when damaged."""
+    try:
+        t = TiffStructure(path)
+    except OSError as e:
+        raise BadInput(f"cannot read the slide: {e.strerror or e}") from None
+    try:
+        slide = Slide(t, detect(t))
+        assign_roles(slide)
+    except BaseException:
+        t.close()
+        raise
+    return slide
+
+
+def read_item(item: Item, context) -> Asset:
+    slide = open_slide(item.path)
+    name = item.path.name
+    pseudonym = context.pseudonyms.pseudonym("slide", name, prefix="S")
+    asset = Asset(item, "wsi", SlideData(slide, name, pseudonym))
+    stem = item.path.name.split(".")[0]
+    if len(stem) >= 8 or any(c.isdigit() for c in stem) and len(stem) >= 5:
+        asset.remember("label", stem)
+    return asset
+
+
+def wsi_rules(rules) -> dict[str, Rule]:
+    found: dict[str, Rule] = {}
+    for _, rule in rules.for_format("wsi"):
+        if rule.format == "wsi":  # rules without a format name are another format's selectors
+            found[rule.match] = rule
+    return found
+
+
+def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str | None = None) -> Outcome:
+    """Plan every change of a slide asset and record it."""
+    data: SlideData = asset.data
+    slide = data.slide
+    pseudonyms = context.pseudonyms
+    scrubber = FieldScrubber(
+        asset,
+        slide.vendor,
+        date_policy or context.date_policy,
+        pseudonyms.date_offset(f"slide:{data.name}"),
+        rules=wsi_rules(rules) if rules is not None else {},
+        pseudonym=lambda key, value: pseudonyms.pseudonym(f"wsi:{key}", value),
+        hasher=lambda key, value: pseudonyms.hash(f"wsi:{key}", value),
+    )
+
+    def label_image(ifd: Ifd) -> tuple[int, int, bytes]:
+        t = slide.tiff
+        width = min(t.value(ifd, IMAGE_WIDTH, 400) or 400, LABEL_MAX_SIDE)
+        height = min(t.value(ifd, IMAGE_LENGTH, 300) or 300, LABEL_MAX_SIDE)
+        return width, height, render_label(width, height, ["DE-IDENTIFIED", data.pseudonym])
+
+    try:
+        outcome = plan_slide(slide, scrubber, options.label, options.macro, label_image)
+    except MedscrubError:
+        raise
+    except (ValueError, IndexError) as e:
+        raise BadInput(f"cannot edit this slide: {e}") from None
+    return outcome
+
+
+def prepare(asset: Asset, rules, context, options: WsiOptions) -> None:
+    data: SlideData = asset.data
+    try:
+        outcome = decide(asset, rules, context, options)
+        data.outcome = outcome
+        data.plan = outcome.rewrite.compile()
+    finally:
+        data.slide.tiff.close()
+    asset.flags["wsi.vendor"] = data.vendor
+    asset.flags["wsi.left_out"] = drop_summary(outcome)
