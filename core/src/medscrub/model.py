@@ -191,6 +191,7 @@ class ItemResult:
     status: str  # done | failed | quarantined | unsupported
     members: list[str] = field(default_factory=list)  # every input of a grouped item
     output: list[str] = field(default_factory=list)  # relative to the output root
+    output_bytes: list[int] = field(default_factory=list)  # their sizes, checked when a rerun resumes
     plugin: str | None = None
     actions: dict[str, int] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)

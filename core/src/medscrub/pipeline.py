@@ -187,6 +187,7 @@ def process_item(item: Item, context: RunContext) -> ItemResult:
                 result.findings = [f.line() for f in findings]
                 raise MedscrubError(f"leak check: {findings[0].kind} in {findings[0].place} of {findings[0].file}"
                                     f"{f' and {len(findings) - 1} more' if len(findings) > 1 else ''}; output withheld")
+        result.output_bytes = sink.sizes()
         result.output = sink.commit()
         result.previews = save_previews(asset, context)
         result.status = "done"
@@ -226,7 +227,19 @@ class RunSummary:
 
 
 def _is_done(record: dict, output_root: Path) -> bool:
-    return record.get("status") == "done" and all((output_root / o).exists() for o in record.get("output", ()))
+    """Done earlier, and every output still there at its recorded size (a
+    power loss can leave an empty or short file under the final name)."""
+    if record.get("status") != "done":
+        return False
+    outputs = record.get("output", ())
+    sizes = record.get("output_bytes") or [None] * len(outputs)
+    for name, size in zip(outputs, sizes, strict=False):
+        try:
+            if size is not None and (output_root / name).stat().st_size != size:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def run_batch(
@@ -284,8 +297,13 @@ def run_batch(
         for item in items:
             if item.id in previous and _is_done(previous[item.id], output_root):
                 summary.skipped += 1
-            else:
-                todo.append(item)
+                continue
+            if item.id in previous:  # its earlier outputs are stale: they are this item's to replace
+                for name in previous[item.id].get("output", ()):
+                    stale = output_root / name
+                    if inside(stale, output_root) and not inside(stale, output_root / STATE_DIR):
+                        stale.unlink(missing_ok=True)
+            todo.append(item)
         items = todo
         if progress:
             progress(None, len(items))
