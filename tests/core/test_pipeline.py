@@ -275,3 +275,16 @@ def test_relative_roots_work(toy_tree, tmp_path, run_toy, monkeypatch):
     monkeypatch.chdir(tmp_path)
     summary = run_toy(Path("in"), Path("rel-out"))
     assert summary.exit_code == 0 and (tmp_path / "rel-out" / "sub" / "b.toy").exists()
+
+
+def test_a_number_inside_a_longer_number_is_not_a_leak(tmp_path):
+    from medscrub.verification import scan_bytes
+
+    path = tmp_path / "f"
+    ids = {"device": {"25641"}, "id": {"0048151"}}
+    path.write_bytes(b"UID 2.25.1199256413387 and serial=25641;")
+    assert [f.place for f in scan_bytes(path, ids)] == ["bytes at offset 34 (utf-8)"]
+    path.write_bytes(b"2.25.1199256413387 " + "x0048151y".encode("utf-16-le"))
+    assert [f.kind for f in scan_bytes(path, ids)] == ["id"]
+    path.write_bytes(b"2.25.1199256413387 " + "900481519".encode("utf-16-le"))
+    assert scan_bytes(path, ids) == []

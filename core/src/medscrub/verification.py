@@ -57,6 +57,23 @@ def _regions(size: int, skip: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out if b > a]
 
 
+def _inside_a_number(value: str, encoding: str, data: bytes, start: int, stop: int) -> bool:
+    """A value of digits alone (a serial, an ID, a date) found inside a longer
+    run of digits, such as a new 2.25 UID, is chance, not a leak."""
+    if not value.isdigit():
+        return False
+    width = 2 if encoding.startswith("utf-16") else 1
+
+    def digit(at: int) -> bool:
+        unit = data[at:at + width]
+        if len(unit) < width:
+            return False
+        char = unit[1:] if encoding == "utf-16-be" else unit[:1]
+        return char.isdigit() and (width == 1 or unit.replace(char, b"", 1) == b"\0")
+
+    return digit(start - width) or digit(stop)
+
+
 def scan_bytes(
     path: Path, identifiers: dict[str, set[str]], label: str | None = None, skip: list[tuple[int, int]] = ()
 ) -> list[Finding]:
@@ -68,7 +85,8 @@ def scan_bytes(
     one is reported, and one finding is enough to withhold an output.  ``skip``
     lists byte ranges a writer declared as sample data (pixels, k-space,
     tiles) copied from the input: they are not text, and searching them for
-    short strings only finds chance matches.
+    short strings only finds chance matches.  A value of digits alone counts
+    only where it is not part of a longer number.
     """
     wanted = needles(identifiers)
     if not wanted:
@@ -87,9 +105,9 @@ def scan_bytes(
                 f.seek(at)
                 chunk = tail + f.read(min(CHUNK, end - at))
                 base = at - len(tail)
-                for index, found, _ in automaton.find_matches_as_indexes(chunk):
+                for index, found, stop in automaton.find_matches_as_indexes(chunk):
                     kind, value, _, encoding = wanted[index]
-                    if value not in reported:
+                    if value not in reported and not _inside_a_number(value, encoding, chunk, found, stop):
                         reported.add(value)
                         findings.append(Finding(label, f"bytes at offset {base + found} ({encoding})", kind, mask(value)))
                 at += len(chunk) - len(tail)
