@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +35,22 @@ class SlideData:
 
 
 def is_slide_file(path: Path) -> bool:
+    """A TIFF with tiles or more than one image.  A single untiled image is a
+    plain picture (the image plugin's); a TIFF too damaged to tell is claimed,
+    so its error is reported here."""
     if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
         return False
     try:
         with open(path, "rb") as f:
-            return is_tiff_head(f.read(4))
+            if not is_tiff_head(f.read(4)):
+                return False
     except OSError:
         return False
+    try:
+        with TiffStructure(path) as t:
+            return len(t.ifds) > 1 or any(ifd.tiled or ifd.subifds for ifd in t.ifds)
+    except (BadInput, OSError, ValueError, struct.error):
+        return True
 
 
 def open_slide(path: Path) -> Slide:
