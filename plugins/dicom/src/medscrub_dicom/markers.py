@@ -4,9 +4,13 @@ CID 7050 "De-identification Method")."""
 from __future__ import annotations
 
 from pydicom import Dataset, Sequence, config
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
 
 from .options import DicomOptions
+from .raw import Values, encoded, pydicom_defaults
 
 # CID 7050 codes (scheme DCM) and their meanings.
 CODES = {
@@ -64,16 +68,57 @@ def add_markers(ds: Dataset, options: DicomOptions, date_policy: str, version: s
     """Set PatientIdentityRemoved, DeidentificationMethod (and its code
     sequence) and LongitudinalTemporalInformationModified, replacing what an
     earlier de-identification left."""
-    _put(ds, 0x00120062, "CS", "YES")
     method = [f"medscrub-dicom {version}"[:64], "PS3.15 2026d Basic Profile", f"dates {date_policy}"]
     method += [CODES[OPTION_CODES[name]] for name in options.enabled()]
     if options.unknown_text == "keep":
         method.append("unlisted text kept")
     if site_rules:
         method.append("site rules")
+    codes = method_codes(options, date_policy)
+    if _put_raw(ds, method, codes, date_policy):
+        return
+    _put(ds, 0x00120062, "CS", "YES")
     _put(ds, 0x00120063, "LO", method)
-    _put(ds, 0x00120064, "SQ", Sequence([_code_item(c) for c in method_codes(options, date_policy)]))
+    _put(ds, 0x00120064, "SQ", Sequence([_code_item(c) for c in codes]))
     _put(ds, 0x00280303, "CS", LONGITUDINAL[date_policy])
+
+
+# The encoded markers, by (method, codes, policy, implicit VR, little endian):
+# the same few for every file of a run.
+_ENCODED: dict[tuple, list[tuple[BaseTag, str, bytes]]] = {}
+
+
+def _put_raw(ds: Dataset, method: list[str], codes: list[str], date_policy: str) -> bool:
+    """Set the markers as encoded elements, as pydicom would write them, in
+    the dataset's own encoding; False when that cannot be done exactly."""
+    implicit, little = ds.original_encoding
+    if implicit is None or not pydicom_defaults():
+        return False
+    values = Values(ds)
+    key = (tuple(method), tuple(codes), date_policy, implicit, little)
+    elements = _ENCODED.get(key)
+    if elements is None:
+        texts = [(0x00120062, "CS", ["YES"]), (0x00120063, "LO", method),
+                 (0x00280303, "CS", [LONGITUDINAL[date_policy]])]
+        elements = []
+        for tag, vr, value in texts:
+            data = encoded(vr, value, values)
+            if data is None:
+                return False
+            elements.append((BaseTag(tag), vr, data))
+        sequence = DataElement(0x00120064, "SQ", Sequence([_code_item(c) for c in codes]))
+        buffer = DicomBytesIO()
+        buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+        write_data_element(buffer, sequence)
+        elements.append((BaseTag(0x00120064), "SQ", buffer.getvalue()[8 if implicit else 12:]))
+        elements.sort()
+        _ENCODED[key] = elements
+    elif not values.text_ok():
+        return False
+    d = ds._dict
+    for tag, vr, data in elements:
+        d[tag] = RawDataElement(tag, vr, len(data), data, 0, implicit, little)
+    return True
 
 
 def add_method_code(ds: Dataset, code: str) -> None:

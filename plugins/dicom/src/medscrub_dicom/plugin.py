@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from pydicom import Dataset
 
-from medscrub import PROFILE, Asset, BadInput, Claim, Format, MedscrubError, RuleSet, hookimpl
+from medscrub import PROFILE, Asset, BadInput, Change, Claim, Format, MedscrubError, RuleSet, hookimpl
 
 from . import __version__
 from .burned_in import burned_in_status
 from .markers import add_markers
 from .options import DicomOptions
 from .profile import Plan, Scrubber, patient_key
+from .raw import text_value
 from .reader import is_dicomdir, read, sniff
 from .rules import check_rules, compile_site_rules
 from .table import PROFILE_NAME
@@ -54,7 +56,7 @@ def _state(ds: Dataset) -> State | None:
 
 
 def _uid_text(ds: Dataset, tag: int) -> str:
-    return str(ds[tag].value or "").strip() if tag in ds._dict else ""
+    return text_value(ds, tag).strip()
 
 
 @hookimpl
@@ -92,6 +94,27 @@ def medscrub_read(item, context) -> Asset | None:
     return read(item)
 
 
+# Changes are immutable and mostly the same in every file of a run ("remove
+# (0009,1001)"): one object each, shared by the assets that record it.
+_changes: dict[tuple[str, str, str, str], Change] = {}
+
+
+def _recorder(asset: Asset) -> Callable[..., None]:
+    """``asset.record``, sharing equal :class:`Change` objects."""
+    append = asset.changes.append
+
+    def record(action: str, place: str, source: str = "", detail: str = "") -> None:
+        key = (action, place, source, detail)
+        change = _changes.get(key)
+        if change is None:
+            change = Change(action, place, source, detail)
+            if len(_changes) < 100_000:
+                _changes[key] = change
+        append(change)
+
+    return record
+
+
 def scrub_asset(asset: Asset, context, keep_dicomdir: bool = False) -> Scrubber | None:
     """Apply the profile and the site rules to ``asset.data`` in place.
 
@@ -109,7 +132,7 @@ def scrub_asset(asset: Asset, context, keep_dicomdir: bool = False) -> Scrubber 
         asset.record("drop", "DICOMDIR", PROFILE_NAME, state.dropped)
         asset.flags["dropped"] = "DICOMDIR under pseudonymous naming"
         return None
-    scrubber = Scrubber(plan, context, asset.remember, asset.record)
+    scrubber = Scrubber(plan, context, asset.remember, _recorder(asset))
     if dicomdir:
         scrubber.record_keys = directory_patient_keys(ds)
     try:
@@ -133,7 +156,7 @@ _PRODUCT_TAGS = (0x00080070, 0x00081090)  # Manufacturer, ManufacturerModelName
 
 
 def _forget_product_names(ds: Dataset, asset: Asset) -> None:
-    products = {str(ds[tag].value).strip().lower() for tag in _PRODUCT_TAGS if tag in ds._dict and ds[tag].value}
+    products = {text.strip().lower() for text in (text_value(ds, tag) for tag in _PRODUCT_TAGS) if text}
     if not products:
         return
     for kind in ("institution", "device", "text"):
@@ -220,7 +243,9 @@ def medscrub_write(asset: Asset, sink, context) -> bool | None:
     if state is not None and state.dicomdir:
         write_dicomdir(asset.data, path)
     else:
-        write_file(asset.data, path)
+        samples = write_file(asset.data, path)
+        if samples and hasattr(sink, "opaque"):
+            sink.opaque(path, samples)  # native pixel data: the core's leak check reads the header only
     return True
 
 

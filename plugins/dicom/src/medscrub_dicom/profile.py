@@ -24,6 +24,7 @@ from medscrub import MedscrubError
 from .dates import shift_da, shift_dt
 from .descriptors import Terms
 from .options import DicomOptions
+from .raw import Values, as_value, encoded, fast_vr, put, pydicom_defaults, text_value, values_of
 from .rules import FLOAT_VRS, INT_VRS, TEXT_VRS, SiteRule, SiteRules, value_problem
 from .table import PROFILE_NAME, Row, load_table
 
@@ -191,13 +192,14 @@ class Plan:
     # -- deciding ------------------------------------------------------
     def decide(self, tag: int, vr: str | None, mode: str = "") -> Decision:
         cache = self.caches[mode]
+        tag = tag + 0  # a plain int key: BaseTag compares in Python
         found = cache.get((tag, vr))
         if found is None:
-            found = cache[(tag, vr)] = self._decide(int(tag), vr, mode)
+            found = cache[(tag, vr)] = self._decide(tag, vr, mode)
         return found
 
     def decide_private(self, tag: int, vr: str | None, mode: str, creator: str | None) -> Decision:
-        key = (tag, vr, mode, creator)
+        key = (tag + 0, vr, mode, creator)
         found = self.private_cache.get(key)
         if found is None:
             found = self.private_cache[key] = self._decide_private(int(tag), vr, mode, creator)
@@ -335,8 +337,7 @@ def patient_key(ds: Dataset) -> str:
     """The original PatientID, else PatientName, else ""."""
     for tag in (PATIENT_ID_TAG, PATIENT_NAME_TAG):
         if tag in ds._dict:
-            value = ds[tag].value
-            text = str(value).strip() if value is not None else ""
+            text = text_value(ds, tag).strip()
             if text:
                 return text
     return ""
@@ -348,6 +349,19 @@ def _values(value: object) -> list:
     if isinstance(value, (list, tuple, MultiValue)):
         return list(value)
     return [value]
+
+
+def _delete(ds: Dataset, tag: int) -> None:
+    """``del ds[tag]`` without its tag conversion, for all but the elements
+    whose removal pydicom tracks (pixel data, private creators)."""
+    if tag >> 16 == 0x7FE0 or (tag & 0x10000 and 0x10 <= tag & 0xFFFF <= 0xFF):
+        del ds[tag]
+    else:
+        del ds._dict[tag]
+
+
+# "(gggg,eeee) Keyword" of top-level elements, by (tag, keyword)
+_TOP_PLACES: dict[tuple[int, str], str] = {}
 
 
 def _place(prefix: str, tag: int, keyword: str) -> str:
@@ -381,12 +395,13 @@ class Scrubber:
         self.top_key = ""
         self.record_keys: list[str] | None = None  # DICOMDIR: each record's patient key
         self.mapped_uids: set[str] = set()
+        self.fast = pydicom_defaults()  # values may be read and written as raw bytes
 
     # -- entry ---------------------------------------------------------
     def scrub(self, ds: Dataset, key: str) -> None:
         self.top_key = key
         if PATIENT_NAME_TAG in ds._dict:
-            self.top_name = str(ds[PATIENT_NAME_TAG].value or "").strip()
+            self.top_name = text_value(ds, PATIENT_NAME_TAG).strip()
         if self.plan.cleans_text:
             self.terms = Terms()
             self._collect_terms(ds, "")
@@ -400,21 +415,22 @@ class Scrubber:
         cache = self.plan.caches[mode]
         decide = self.plan.decide
         private = False
+        values = Values(ds)
         for tag, elem in list(d.items()):
             if tag & 0x10000:
                 private = True
                 continue
             vr = elem.VR
-            dec = cache.get((tag, vr))
+            dec = cache.get((tag + 0, vr))  # + 0: a plain int, BaseTag compares in Python
             if dec is None:
                 dec = decide(tag, vr, mode)
             if dec.action is KEEP:
                 if dec.vr == "SQ":
                     self._recurse(ds, tag, prefix, mode, key)
                 continue
-            self.apply(ds, tag, dec, prefix, mode, key)
+            self.apply(ds, tag, dec, prefix, mode, key, values)
         if private:
-            self._private(ds, prefix, mode, key)
+            self._private(ds, prefix, mode, key, values)
 
     def _recurse(self, ds: Dataset, tag: int, prefix: str, mode: str, key: str) -> None:
         elem = ds[tag]
@@ -425,15 +441,21 @@ class Scrubber:
         for i, item in enumerate(elem.value):
             self.walk(item, f"{here}[{i}]>", mode, keys[i] if keys and i < len(keys) else key)
 
-    def _private(self, ds: Dataset, prefix: str, mode: str, key: str) -> None:
+    def _creator(self, ds: Dataset, tag: int, values: Values) -> str:
+        raw = ds._dict[tag]
+        if self.fast and raw.__class__ is RawDataElement and raw.VR in ("LO", "UN", None):
+            found = values_of(raw, "LO", values)  # pydicom reads every private creator as LO
+            if found is not None and len(found) == 1:
+                return found[0].strip()
+        value = ds[tag].value
+        return (value.decode("latin-1", "replace") if isinstance(value, bytes) else str(value or "")).strip()
+
+    def _private(self, ds: Dataset, prefix: str, mode: str, key: str, values: Values) -> None:
         d = ds._dict
         creators: dict[tuple[int, int], str] = {}
         for tag in list(d):
             if tag & 0x10000 and 0x10 <= tag & 0xFFFF <= 0xFF:
-                value = ds[tag].value
-                creators[(tag >> 16, tag & 0xFF)] = (
-                    value.decode("latin-1", "replace") if isinstance(value, bytes) else str(value or "")
-                ).strip()
+                creators[(tag >> 16, tag & 0xFF)] = self._creator(ds, tag, values)
         kept: set[tuple[int, int]] = set()
         for tag in list(d):
             element = tag & 0xFFFF
@@ -447,20 +469,32 @@ class Scrubber:
                 if dec.vr == "SQ" or ds[tag].VR == "SQ":
                     self._recurse(ds, tag, prefix, mode, key)
                 continue
-            self.apply(ds, tag, dec, prefix, mode, key)
+            self.apply(ds, tag, dec, prefix, mode, key, values)
             if tag in d:
                 kept.add(block)
         for (group, block), _creator in creators.items():
             if (group, block) not in kept:
                 tag = (group << 16) | block
-                del ds[tag]
+                _delete(ds, tag)
                 self.record("remove", _place(prefix, tag, ""), PROFILE_NAME, "private creator of a removed block")
 
     # -- applying ------------------------------------------------------
-    def apply(self, ds: Dataset, tag: int, dec: Decision, prefix: str, mode: str, key: str) -> None:
+    def _done(self, word: str, prefix: str, tag: int, dec: Decision, detail: str) -> None:
+        if prefix:
+            place = _place(prefix, tag, dec.keyword)
+        else:
+            key = (tag + 0, dec.keyword)
+            place = _TOP_PLACES.get(key)
+            if place is None:
+                place = _TOP_PLACES[key] = _place("", tag, dec.keyword)
+        self.record(word, place, dec.source, detail)
+
+    def apply(self, ds: Dataset, tag: int, dec: Decision, prefix: str, mode: str, key: str,
+              values: Values | None = None) -> None:
         action = dec.action
-        place = _place(prefix, tag, dec.keyword)
         raw = ds._dict[tag]
+        if values is None:
+            values = Values(ds)
         if action == REMOVE or action == EMPTY:
             # Neither needs the value read (converted) unless it is remembered.
             if action == EMPTY and (raw.value is None or len(raw.value) == 0):
@@ -470,7 +504,7 @@ class Scrubber:
                 for item in elem.value or ():
                     self._remember_tree(item)
                 if action == REMOVE:
-                    del ds[tag]
+                    _delete(ds, tag)
                 else:
                     elem.value = Sequence()
             else:
@@ -478,77 +512,87 @@ class Scrubber:
                     for v in self._texts(ds, tag, raw):
                         self._remember_value(dec.kind, v)
                 if action == REMOVE:
-                    del ds[tag]
+                    _delete(ds, tag)
+                elif raw.__class__ is RawDataElement and self.fast and raw.VR != "UN":
+                    put(ds, tag, raw, b"")  # (pydicom gives a public UN element its dictionary VR)
                 else:
                     ds[tag] = DataElement(tag, raw.VR or dec.vr, None)
-            self.record(action, place, dec.source, dec.detail)
+            self._done(action, prefix, tag, dec, dec.detail)
             return
-        elem = ds[tag]
-        vr = elem.VR
-        if vr == "SQ":
-            if action == CLEAN:
-                self._recurse(ds, tag, prefix, "clean", key)
-            elif action == DUMMY:
-                self._remember(elem, dec)
-                elem.value = Sequence([Dataset()])
-                self.record("replace", place, dec.source, "one empty item")
-            else:
-                self._remember(elem, dec)
-                del ds[tag]
-                self.record("remove", place, dec.source, f"{action} cannot act on a sequence")
-            return
-        old = elem.value
-        values = [v for v in _values(old)]
+        vr = fast_vr(raw, tag, dec.vr) if self.fast else None
+        found = values_of(raw, vr, values) if vr is not None else None
+        if found is not None:
+            elem = None
+            old = as_value(found)
+            olds = found
+        else:
+            elem = ds[tag]
+            vr = elem.VR
+            if vr == "SQ":
+                if action == CLEAN:
+                    self._recurse(ds, tag, prefix, "clean", key)
+                elif action == DUMMY:
+                    self._remember(elem, dec)
+                    elem.value = Sequence([Dataset()])
+                    self._done("replace", prefix, tag, dec, "one empty item")
+                else:
+                    self._remember(elem, dec)
+                    _delete(ds, tag)
+                    self._done("remove", prefix, tag, dec, f"{action} cannot act on a sequence")
+                return
+            old = elem.value
+            olds = _values(old)
+        where = (ds, tag, elem, vr, values, prefix, dec)
         if action == UID or (vr == "UI" and action in (DUMMY, HASH, PSEUDONYMISE)):
-            new = [self.map_uid(str(v)) for v in values]
-            self._set(elem, new, values, dec, place, "uid", "uid")
+            new = [self.map_uid(str(v)) for v in olds]
+            self._set(where, new, olds, "uid", "uid")
             return
         if action == DUMMY:
-            if vr in ("DA", "DT") and self.plan.policy == "shift" and values:
-                shifted = self._shift(vr, values, key)
+            if vr in ("DA", "DT") and self.plan.policy == "shift" and olds:
+                shifted = self._shift(vr, olds, key)
                 if shifted is not None:
-                    self._set(elem, shifted, values, dec, place, "shift", "date")
+                    self._set(where, shifted, olds, "shift", "date")
                     return
             dummy = DUMMIES.get(vr)
-            self._set(elem, [dummy] if dummy not in (None, "") else [], values, dec, place, "replace", dec.kind,
+            self._set(where, [dummy] if dummy not in (None, "") else [], olds, "replace", dec.kind,
                       detail="dummy value")
             return
         if action == SHIFT:
             if vr == "TM":
                 return
             if vr not in ("DA", "DT"):
-                self._set(elem, [], values, dec, place, "empty", dec.kind, detail="shift needs a date")
+                self._set(where, [], olds, "empty", dec.kind, detail="shift needs a date")
                 return
-            shifted = self._shift(vr, values, key)
+            shifted = self._shift(vr, olds, key)
             if shifted is None:
-                self._set(elem, [], values, dec, place, "empty", "date", detail="unreadable date emptied")
+                self._set(where, [], olds, "empty", "date", detail="unreadable date emptied")
             else:
-                self._set(elem, shifted, values, dec, place, "shift", "date")
+                self._set(where, shifted, olds, "shift", "date")
             return
         if action == CLEAN:
             if vr in ("DA", "DT"):
                 if self.plan.policy == "keep":
                     return
-                shifted = self._shift(vr, values, key) if self.plan.policy == "shift" else None
-                self._set(elem, shifted or [], values, dec, place, "shift" if shifted else "empty", "date")
+                shifted = self._shift(vr, olds, key) if self.plan.policy == "shift" else None
+                self._set(where, shifted or [], olds, "shift" if shifted else "empty", "date")
                 return
             terms = self.terms
-            new = [terms.clean(str(v)) if terms is not None and v is not None else v for v in values]
-            self._set(elem, new, values, dec, place, "clean", dec.kind)
+            new = [terms.clean(str(v)) if terms is not None and v is not None else v for v in olds]
+            self._set(where, new, olds, "clean", dec.kind)
             return
         if action == PATIENT_ID:
             original = str(old or "").strip()
             basis = original or key
             new = [self.context.patient_pseudonym(basis)] if basis else []
-            self._set(elem, new, values, dec, place, "pseudonymise", "id")
+            self._set(where, new, olds, "pseudonymise", "id")
             return
         if action == PATIENT_NAME:
             new = [self.context.patient_pseudonym(key)] if key else []
-            self._set(elem, new, values, dec, place, "pseudonymise", "name")
+            self._set(where, new, olds, "pseudonymise", "name")
             return
         if action == PERSON:
-            new = [self._person(str(v)) for v in values]
-            self._set(elem, new, values, dec, place, "pseudonymise", "name")
+            new = [self._person(str(v)) for v in olds]
+            self._set(where, new, olds, "pseudonymise", "name")
             return
         if action == REPLACE:
             parts = (dec.value or "").split("\\") if dec.value else []
@@ -556,35 +600,45 @@ class Scrubber:
                 parts = [int(p) for p in parts]
             elif vr in FLOAT_VRS - {"DS"}:
                 parts = [float(p) for p in parts]
-            self._set(elem, parts, values, dec, place, "replace", dec.kind)
+            self._set(where, parts, olds, "replace", dec.kind)
             return
         if action in (HASH, PSEUDONYMISE):
             kind = dec.keyword or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
             if action == HASH:
-                new = [self.pseudonyms.hash(kind, str(v)) for v in values]
+                new = [self.pseudonyms.hash(kind, str(v)) for v in olds]
                 new = [v.upper() for v in new] if vr == "CS" else new
             else:
-                new = [self.pseudonyms.pseudonym(kind, str(v), length=12) for v in values]
-            self._set(elem, new, values, dec, place, "hash" if action == HASH else "pseudonymise", dec.kind)
+                new = [self.pseudonyms.pseudonym(kind, str(v), length=12) for v in olds]
+            self._set(where, new, olds, "hash" if action == HASH else "pseudonymise", dec.kind)
             return
         raise MedscrubError(f"internal: no way to apply {action!r}")  # pragma: no cover
 
-    def _set(self, elem, new: list, old: list, dec: Decision, place: str, word: str, kind: str | None,
-             detail: str = "") -> None:
+    def _set(self, where: tuple, new: list, old: list, word: str, kind: str | None, detail: str = "") -> None:
+        """Replace an element's values by ``new`` (remembering the old ones
+        that go): as raw bytes when :mod:`.raw` can encode them as pydicom
+        would, else through pydicom."""
         if [str(v) for v in new] == [str(v) for v in old]:
             return
+        ds, tag, elem, vr, values, prefix, dec = where
         if kind:
             keep = {str(v) for v in new}
             for v in old:
                 if str(v) not in keep:
                     self._remember_value(kind, v)
-        if not new:
-            elem.value = None
-        elif len(new) == 1:
-            elem.value = new[0]
+        data = encoded(vr, new, values) if elem is None else None
+        current = ds._dict[tag]
+        if data is not None and current.__class__ is RawDataElement:
+            put(ds, tag, current, data)
         else:
-            elem.value = new
-        self.record(word, place, dec.source, detail or dec.detail)
+            if elem is None:
+                elem = ds[tag]
+            if not new:
+                elem.value = None
+            elif len(new) == 1:
+                elem.value = new[0]
+            else:
+                elem.value = new
+        self._done(word, prefix, tag, dec, detail or dec.detail)
 
     # -- values --------------------------------------------------------
     def map_uid(self, value: str) -> str:

@@ -19,6 +19,8 @@ from pydicom.uid import (
 
 from medscrub import BadInput
 
+from .encoder import encode_file
+from .raw import text_value
 from .rules import describe
 from .table import PROFILE_NAME
 
@@ -36,8 +38,9 @@ OBSOLETE_RECORD_OFFSETS = (0x00041504,)  # MRDR: dropped, as the records it poin
 
 def transfer_syntax(ds: Dataset) -> str:
     meta = getattr(ds, "file_meta", None)
-    if meta is not None and meta.get("TransferSyntaxUID"):
-        return str(meta.TransferSyntaxUID)
+    found = text_value(meta, 0x00020010) if meta is not None else ""  # TransferSyntaxUID
+    if found:
+        return found
     implicit, little = ds.original_encoding
     if implicit in (None, True) and little in (None, True):
         return ImplicitVRLittleEndian
@@ -51,11 +54,11 @@ def rebuild_file_meta(
     """Replace the file meta information with a clean one: the SOP class, the
     (mapped) instance UID, the transfer syntax and this writer's identity."""
     old = getattr(ds, "file_meta", None) or FileMetaDataset()
-    sop_class = str(ds.get("SOPClassUID") or old.get("MediaStorageSOPClassUID") or "").strip()
+    sop_class = str(text_value(ds, 0x00080016) or old.get("MediaStorageSOPClassUID") or "").strip()
     if not sop_class:
         raise BadInput("no SOP Class UID in the data set or its file meta: no valid Part 10 file can be written")
-    original = str(old.get("MediaStorageSOPInstanceUID", "") or "").strip().rstrip("\0")
-    instance = str(ds.get("SOPInstanceUID", "") or "") or (map_uid(original) if original else fallback_uid)
+    original = text_value(old, 0x00020003).strip().rstrip("\0")  # MediaStorageSOPInstanceUID
+    instance = text_value(ds, 0x00080018) or (map_uid(original) if original else fallback_uid)
     if original and original != instance:
         record("uid", "file meta (0002,0003) MediaStorageSOPInstanceUID", PROFILE_NAME, "")
         if map_uid(original) != original:
@@ -71,9 +74,10 @@ def rebuild_file_meta(
         (0x00020013, "SH", f"MEDSCRUB {version}"[:16]),
     ):
         new._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-    for elem in old:
-        if elem.tag not in META_KEPT and elem.tag != 0x00020000:
-            record("remove", f"file meta {describe(elem.tag)}", PROFILE_NAME, "names a system, not the data")
+    for tag in sorted(old._dict, key=int):
+        tag = tag + 0  # a plain int: BaseTag compares in Python
+        if tag not in META_KEPT and tag != 0x00020000:
+            record("remove", f"file meta {describe(tag)}", PROFILE_NAME, "names a system, not the data")
     ds.file_meta = new
 
 
@@ -87,7 +91,9 @@ def _convert_all(ds: Dataset) -> None:
                 _convert_all(item)
 
 
-def write_file(ds: Dataset, path: Path) -> None:
+def write_file(ds: Dataset, path: Path) -> list[tuple[int, int]]:
+    """Write ``ds`` as a Part 10 file; returns the byte ranges that hold
+    native pixel data (samples copied from the input, never text)."""
     ts = UID(ds.file_meta.TransferSyntaxUID)
     implicit, little = ds.original_encoding
     mismatch = implicit is not None and (implicit, little) != (ts.is_implicit_VR, ts.is_little_endian)
@@ -95,7 +101,16 @@ def write_file(ds: Dataset, path: Path) -> None:
     if ts.is_transfer_syntax and (mismatch or not ts.is_implicit_VR and any(
             e.VR is None for e in ds._dict.values())):
         _convert_all(ds)
-    dcmwrite(path, ds, enforce_file_format=True)
+    try:
+        encoded = encode_file(ds)
+    except Exception:  # dcmwrite raises its own, exact error for the same dataset
+        encoded = None
+    if encoded is None:
+        dcmwrite(path, ds, enforce_file_format=True)
+        return []
+    with open(path, "wb") as f:
+        f.writelines(encoded.chunks)
+    return [encoded.samples] if encoded.samples else []
 
 
 def write_dicomdir(ds: Dataset, path: Path) -> None:
