@@ -23,6 +23,7 @@ RAW_KINDS = ("name", "id", "date", "uid", "institution", "device", "address", "l
 MIN_RAW_LENGTH = 5
 _ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 CHUNK = 16 * 2**20
+SMALL_SCAN = 4 * 2**20
 
 
 def needles(identifiers: dict[str, set[str]]) -> list[tuple[str, str, bytes, str]]:
@@ -92,13 +93,19 @@ def scan_bytes(
     if not wanted:
         return []
     label = label or str(path)
-    automaton = ahocorasick_rs.BytesAhoCorasick([raw for _, _, raw, _ in wanted])
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+    regions = _regions(size, list(skip))
+    # Building the fast automaton costs more than scanning a small file with
+    # the slower one: pick by how much there is to read.
+    small = sum(b - a for a, b in regions) < SMALL_SCAN
+    implementation = ahocorasick_rs.Implementation.NoncontiguousNFA if small else None
+    automaton = ahocorasick_rs.BytesAhoCorasick([raw for _, _, raw, _ in wanted], implementation=implementation)
     longest = max(len(raw) for _, _, raw, _ in wanted)
     findings: list[Finding] = []
     reported: set[str] = set()
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        for start, end in _regions(size, list(skip)):
+        for start, end in regions:
             at = start
             tail = b""
             while at < end:
