@@ -442,7 +442,8 @@ def originals_of(ds: Dataset) -> Originals:
             elif elem.VR == "UI" and keyword not in CLASS_UID_KEYWORDS:
                 for uid in _strings(elem.value):
                     uid = uid.strip(" \0")
-                    if uid and not uid.startswith("1.2.840.10008."):
+                    # "0" and other non-UIDs (no dot) identify nothing and also fill class slots
+                    if "." in uid and not uid.startswith("1.2.840.10008."):
                         found.uids.add(uid)
 
     meta = getattr(ds, "file_meta", None)

@@ -143,7 +143,7 @@ def test_basic_profile_actions(tmp_path):
         StudyDescription="Head CT for John Doe",  # X (clean only with clean_descriptors)
         ImageType=["ORIGINAL", "PRIMARY"],  # not listed, not text: kept
         Manufacturer="ACME",  # structural text: kept
-        PositionReferenceIndicator="XY",  # unlisted text: value removed
+        PositionReferenceIndicator="XY",  # unlisted text: a dummy value
     )
     out = roundtrip(context, ds)
     assert out.OperatorsName == "ANONYMOUS"
@@ -153,7 +153,7 @@ def test_basic_profile_actions(tmp_path):
     assert "StudyDescription" not in out
     assert list(out.ImageType) == ["ORIGINAL", "PRIMARY"]
     assert out.Manufacturer == "ACME"
-    assert out.PositionReferenceIndicator == ""
+    assert out.PositionReferenceIndicator == "REMOVED"
     pseudonym = context.patient_pseudonym("MRN12345")
     assert out.PatientID == pseudonym and out.PatientName == pseudonym
     assert out.SOPClassUID == CT_IMAGE
@@ -177,7 +177,7 @@ def test_patient_name_empty_option(tmp_path):
 
 def test_unknown_text_keep_option(tmp_path):
     ds = base_dataset(PositionReferenceIndicator="XY", ReceiveCoilName="HEAD", ContrastBolusRoute="IV")
-    assert roundtrip(make_context(tmp_path / "a"), ds).ContrastBolusRoute == ""
+    assert roundtrip(make_context(tmp_path / "a"), ds).ContrastBolusRoute == "REMOVED"
     out = roundtrip(make_context(tmp_path / "b", '[dicom]\nunknown_text = "keep"\n'), ds)
     assert out.ContrastBolusRoute == "IV" and out.PositionReferenceIndicator == "XY"
 
@@ -245,8 +245,16 @@ def _sr_content() -> Sequence:
 
 
 def test_basic_profile_replaces_structured_content_with_a_dummy(tmp_path):
-    out = roundtrip(make_context(tmp_path), base_dataset(ContentSequence=_sr_content()))
-    assert len(out.ContentSequence) == 1 and len(out.ContentSequence[0]) == 0
+    """D on a sequence: the tree keeps its shape (so Type 1 attributes and
+    relationships stay valid), every value in it a dummy, codes included."""
+    context = make_context(tmp_path)
+    out = roundtrip(context, base_dataset(ContentSequence=_sr_content()))
+    text, nested = out.ContentSequence
+    assert text.RelationshipType == "CONTAINS" and text.ValueType == "TEXT"  # CS: the structure
+    assert text.TextValue == "REMOVED"
+    person, uidref = nested.ContentSequence
+    assert person.PersonName == "ANONYMOUS"
+    assert uidref.UID == context.pseudonyms.uid("1.2.3.4.5.6.7.100")
 
 
 def test_clean_structured_content_keeps_a_cleaned_tree(tmp_path):
@@ -268,7 +276,7 @@ def test_clean_graphics_cleans_annotation_text(tmp_path):
     annotation.TextObjectSequence = Sequence([text_object])
     ds = base_dataset(GraphicAnnotationSequence=Sequence([annotation]))
     basic = roundtrip(make_context(tmp_path / "a"), ds)
-    assert len(basic.GraphicAnnotationSequence[0]) == 0
+    assert basic.GraphicAnnotationSequence[0].TextObjectSequence[0].UnformattedTextValue == "REMOVED"
     out = roundtrip(make_context(tmp_path / "b", "[dicom]\nclean_graphics = true\n"), ds)
     assert out.GraphicAnnotationSequence[0].TextObjectSequence[0].UnformattedTextValue == "L"
 

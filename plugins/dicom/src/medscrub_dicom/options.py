@@ -38,7 +38,7 @@ class DicomOptions(BaseModel):
         "pseudonym", description="PatientName becomes the patient's pseudonym, or empty"
     )
     unknown_text: Literal["remove", "keep"] = Field(
-        "remove", description="text elements that Table E.1-1 does not list: values removed, or kept (PN never kept)"
+        "remove", description="text elements that Table E.1-1 does not list: values replaced by a dummy, or kept (PN never kept)"
     )
     burned_in: Literal["flag", "quarantine"] = Field(
         "flag", description="images that may show burned-in text: flag them, or withhold them (without erase-text)"

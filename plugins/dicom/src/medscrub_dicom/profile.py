@@ -46,7 +46,7 @@ PSEUDONYMISE = "pseudonymise"
 
 # Walk modes: "" is the profile as the table says; "clean" is the inside of
 # a sequence the profile cleans (structured content, graphic annotations).
-MODES = ("", "clean")
+MODES = ("", "clean", "dummy")
 
 PATIENT_ID_TAG = 0x00100020
 PATIENT_NAME_TAG = 0x00100010
@@ -180,6 +180,10 @@ class Plan:
             enabled.add("retain_longitudinal_modified_dates")
         self.enabled = frozenset(enabled)
         self.rows = {tag: resolve_row(row, enabled) for tag, row in table.rows.items()}
+        # Compound rows whose attribute is a sequence: D (its items kept, with
+        # dummy values) conforms whatever the sequence's type, where Z (no
+        # item) breaks a Type 3 or Type 1 sequence and X a Type 2 or Type 1.
+        self.compound = frozenset(tag for tag, row in table.rows.items() if row.basic in COMPOUND and row.basic != "X/Z/U*")
         self.patterns = tuple((p.mask, p.value, resolve_row(p.row, enabled)) for p in table.patterns)
         self.private_action = resolve_row(table.private, enabled)
         self.caches: dict[str, dict] = {mode: {} for mode in MODES}
@@ -255,6 +259,8 @@ class Plan:
                     code = action
                     break
         if code is not None:
+            if vr == "SQ" and tag in self.compound and code not in ("K", "C", "U*"):
+                code = "D"
             return self._from_code(code, vr, mode, made)
         return self._unknown(vr, keyword, mode, made)
 
@@ -263,6 +269,8 @@ class Plan:
             return made(KEEP)
         if mode == "clean" and code in ("D", "X", "Z") and vr in UNKNOWN_TEXT_VRS:
             return made(PERSON if vr == "PN" else CLEAN, "cleaned content")
+        if mode == "dummy" and vr != "SQ" and code in ("X", "Z"):
+            code = "D"  # inside a dummy sequence every value stays, as a dummy
         if code == "X":
             return made(REMOVE)
         if code == "Z":
@@ -297,14 +305,18 @@ class Plan:
         if vr in ("DA", "DT"):
             if keyword in ("ContextGroupVersion", "ContextGroupLocalVersion"):
                 return made(KEEP, source=source)
-            return made({"keep": KEEP, "shift": SHIFT}.get(self.policy, EMPTY), source=source)
+            return made({"keep": KEEP, "shift": SHIFT}.get(self.policy, DUMMY if mode == "dummy" else EMPTY),
+                        source=source)
         if vr in UNKNOWN_TEXT_VRS:
+            if mode == "dummy":  # codes too: a dummy sequence keeps its shape, not its meaning
+                return made(DUMMY, "inside a dummy sequence", source)
             if keyword in STRUCTURAL_TEXT:
                 return made(KEEP, source=source)
             if mode == "clean":
                 return made(PERSON if vr == "PN" else CLEAN, "cleaned content", source)
             if vr == "PN" or self.options.unknown_text == "remove":
-                return made(EMPTY, "text outside Table E.1-1", source)
+                # a dummy, not an empty value: conformant whatever the type
+                return made(DUMMY, "text outside Table E.1-1", source)
         return made(KEEP, source=source)
 
     def _decide_private(self, tag: int, raw_vr: str | None, mode: str, creator: str | None) -> Decision:
@@ -532,9 +544,9 @@ class Scrubber:
                 if action == CLEAN:
                     self._recurse(ds, tag, prefix, "clean", key)
                 elif action == DUMMY:
-                    self._remember(elem, dec)
-                    elem.value = Sequence([Dataset()])
-                    self._done("replace", prefix, tag, dec, "one empty item")
+                    # the items stay, every value in them a dummy (codes too)
+                    self._recurse(ds, tag, prefix, "dummy", key)
+                    self._done("replace", prefix, tag, dec, "items kept with dummy values")
                 else:
                     self._remember(elem, dec)
                     _delete(ds, tag)
@@ -643,7 +655,9 @@ class Scrubber:
     # -- values --------------------------------------------------------
     def map_uid(self, value: str) -> str:
         value = value.strip().rstrip("\0")
-        if not value or is_well_known_uid(value):
+        # a value with no dot ("0", a placeholder) is no UID and names nothing:
+        # mapping it would turn a placeholder into a reference to nowhere
+        if not value or "." not in value or is_well_known_uid(value):
             return value
         self.mapped_uids.add(value)
         return self.pseudonyms.uid(value)

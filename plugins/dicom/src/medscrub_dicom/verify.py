@@ -197,7 +197,7 @@ def self_check(ds: Dataset, context, label: str) -> list[Finding]:
             elif elem.VR == "UI" and elem.keyword not in CLASS_UIDS and decision.action != "keep":
                 for v in _texts(elem.value):
                     v = v.strip().rstrip("\0")
-                    if v and not v.startswith("2.25.") and not is_well_known_uid(v):
+                    if "." in v and not v.startswith("2.25.") and not is_well_known_uid(v):
                         findings.append(Finding(label, prefix + describe(tag), "uid not remapped", mask(v)))
 
     walk(ds, "")
