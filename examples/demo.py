@@ -69,7 +69,8 @@ def main() -> int:
     after = pydicom.dcmread(out / "study" / "CT_small.dcm")
     print("\nCT_small.dcm, before -> after:")
     for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "StudyDate", "StudyInstanceUID"):
-        print(f"  {keyword:18} {str(before.get(keyword, '')):40.40} -> {after.get(keyword, '(removed)')}")
+        new = after.get(keyword, "(removed)")
+        print(f"  {keyword:18} {str(before.get(keyword, '')):32.32} -> {new if str(new) else '(empty)'}")
     print(f"\nInput: {src}\nOutput: {out.absolute()}\nManifest: {out.absolute() / '.medscrub' / 'manifest.jsonl'}")
     return status
 
