@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from dicom_builders import ct_dataset
 from pydicom import Dataset, Sequence
 from pydicom.data import get_charset_files, get_testdata_file
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from medscrub import BadInput, Item
 from medscrub.context import RunConfig, RunContext
@@ -46,24 +45,7 @@ def make_context(tmp_path: Path, recipe: str = "", extra=()) -> RunContext:
 
 def base_dataset(**values) -> Dataset:
     """A small CT-like dataset with file meta, plus ``values`` (keyword=value)."""
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = CT_IMAGE
-    ds.SOPInstanceUID = "1.2.3.4.5.6.7.100"
-    ds.StudyInstanceUID = "1.2.3.4.5.6.7.1"
-    ds.SeriesInstanceUID = "1.2.3.4.5.6.7.2"
-    ds.Modality = "CT"
-    ds.PatientName = "Doe^John"
-    ds.PatientID = "MRN12345"
-    ds.StudyDate = "20240115"
-    ds.StudyTime = "101500"
-    for key, value in values.items():
-        setattr(ds, key, value)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    return ds
+    return ct_dataset(**{"StudyTime": "101500", **values})
 
 
 def save(ds: Dataset, folder: Path, name: str = "in.dcm") -> Path:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from dicom_builders import ct_dataset
 from pydicom import Dataset
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from medscrub import PLUGIN, RECIPE, SITE, Item, Rule, RuleBook, RuleSet, hookimpl
 from medscrub.context import RunConfig, RunContext
@@ -51,33 +50,16 @@ def site(*rules: Rule, layer: int = SITE, name: str = "site") -> RuleSet:
 
 
 def dataset() -> Dataset:
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = CT_IMAGE
-    ds.SOPInstanceUID = "1.2.3.4.5.6.7.100"
-    ds.StudyInstanceUID = "1.2.3.4.5.6.7.1"
-    ds.SeriesInstanceUID = "1.2.3.4.5.6.7.2"
-    ds.Modality = "CT"
-    ds.PatientName = "Doe^John"
-    ds.PatientID = "MRN12345"
-    ds.PatientComments = "walks with a cane"
-    ds.AccessionNumber = "ACC998877"
-    ds.StudyDate = "20240115"
-    ds.AcquisitionDate = "20240115"
-    ds.StudyID = "S42"
-    ds.ReferringPhysicianName = "Who^Doctor"
-    ds.OperatorsName = "Nurse^Ann"
-    ds.InstitutionName = "Saint Elsewhere"
-    ds.ProtocolName = "HEAD ROUTINE"
+    ds = ct_dataset(
+        PatientComments="walks with a cane", AccessionNumber="ACC998877", AcquisitionDate="20240115",
+        StudyID="S42", ReferringPhysicianName="Who^Doctor", OperatorsName="Nurse^Ann",
+        InstitutionName="Saint Elsewhere", ProtocolName="HEAD ROUTINE",
+    )
     ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
     ds.add_new(0x0019100C, "IS", "1000")  # B value: on the safe list
     ds.add_new(0x00191008, "CS", "IMAGE NUM 4")  # not on the safe list
     ds.add_new(0x00090010, "LO", "ACME PRIVATE")
     ds.add_new(0x00091001, "LO", "acme value")
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 
 
