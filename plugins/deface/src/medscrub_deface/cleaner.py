@@ -1,0 +1,111 @@
+"""The ``deface`` and ``skull-strip`` pixel cleaners.
+
+Both take the image through the core's volume hand-off
+(``medscrub_get_volume`` / ``medscrub_put_volume``), so they work for every
+format whose plugin implements it, and the format plugin writes the result
+in the input's own format.  Removed voxels are set to the image's lowest
+value (air: 0 in MR, about -1000 HU in CT).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import numpy as np
+
+from medscrub import Asset, Change, Preview
+
+DEFACE = "deface"
+SKULL_STRIP = "skull-strip"
+DEFACE_HELP = "remove the face (nose, lips, eyes, chin) from head MR and CT volumes with a 3D U-Net; the brain is kept"
+SKULL_STRIP_HELP = "keep only the brain of head MR and CT volumes (3D U-Net)"
+
+
+def applies(asset: Asset) -> bool:
+    if asset.format == "nifti":
+        return True
+    if asset.format == "dicom":
+        return "PixelData" in getattr(asset.data, "_dict", {}) or hasattr(asset.data, "PixelData")
+    return False
+
+
+@lru_cache(maxsize=1)
+def model_id() -> str:
+    from .model import WEIGHTS, data_dir
+
+    return hashlib.sha256((data_dir() / WEIGHTS).read_bytes()).hexdigest()[:12]
+
+
+def _volume(asset: Asset, context, name: str):
+    volume = context.pm.hook.medscrub_get_volume(asset=asset, context=context)
+    if volume is None:
+        # Asked to remove a face and cannot: the item must not leave as it is.
+        asset.quarantine = (f"{name}: no 3D volume from the {asset.format} plugin (a 4D or RGB image, or an object "
+                            "its plugin does not hand over as a volume); not written")
+    return volume
+
+
+def _previews(title: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox) -> Preview:
+    from .views import png, slices, to_ras, window
+
+    lo, hi = window(to_ras(np.asarray(before, dtype=np.float32), affine)[0])
+    return Preview(title, png(slices(before, affine, centre_vox, lo, hi)), png(slices(after, affine, centre_vox, lo, hi)))
+
+
+def _ras_centre(mask: np.ndarray, affine: np.ndarray):
+    from .views import to_ras
+
+    ras, _ = to_ras(mask, affine)
+    idx = np.argwhere(ras)
+    return idx.mean(0) if len(idx) else None
+
+
+def deface(asset: Asset, context) -> list[Change]:
+    from .segment import predict, removal_region
+
+    volume = _volume(asset, context, DEFACE)
+    if volume is None:
+        return []
+    data = np.asarray(volume.data)
+    masks = predict(data, volume.affine)
+    region = removal_region(masks, volume.affine)
+    removed = int(region.sum())
+    if not removed:
+        asset.flags[DEFACE] = "no face found (a brain-only or non-head image?): pixels unchanged"
+        return []
+    before = np.array(data, copy=True)
+    fill = data.min()
+    data[region] = fill
+    volume.data = data
+    context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
+    head = int((masks.labels > 0).sum())
+    asset.previews.append(_previews("deface: three slices through the face", before, data, volume.affine,
+                                    _ras_centre(region, volume.affine)))
+    return [Change("pixels", "volume", DEFACE,
+                   f"{removed} voxels of the face set to the background ({100 * removed / max(head, 1):.1f}% of the "
+                   f"head); unet {model_id()}, {masks.seconds:.1f} s")]
+
+
+def skull_strip(asset: Asset, context) -> list[Change]:
+    from .segment import brain_region, predict
+
+    volume = _volume(asset, context, SKULL_STRIP)
+    if volume is None:
+        return []
+    data = np.asarray(volume.data)
+    masks = predict(data, volume.affine)
+    brain = brain_region(masks)
+    if not brain.any():
+        asset.quarantine = f"{SKULL_STRIP}: no brain found; not written"
+        return []
+    before = np.array(data, copy=True)
+    outside = ~brain
+    data[outside] = data.min()
+    volume.data = data
+    context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
+    asset.previews.append(_previews("skull-strip: three slices through the brain", before, data, volume.affine,
+                                    _ras_centre(brain, volume.affine)))
+    return [Change("pixels", "volume", SKULL_STRIP,
+                   f"{int(outside.sum())} voxels outside the brain set to the background ({int(brain.sum())} kept); "
+                   f"unet {model_id()}, {masks.seconds:.1f} s")]

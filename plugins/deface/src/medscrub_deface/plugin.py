@@ -1,0 +1,24 @@
+"""The hook implementations: two pixel cleaners and ``medscrub deface``.
+
+Kept light: torch is imported only when a cleaner runs or a command starts.
+"""
+
+from __future__ import annotations
+
+from medscrub import Cleaner, hookimpl
+
+from . import cleaner
+
+
+@hookimpl
+def medscrub_register_cleaners(register) -> None:
+    register(Cleaner(cleaner.DEFACE, cleaner.DEFACE_HELP, cleaner.applies, cleaner.deface, flag="--deface"))
+    register(Cleaner(cleaner.SKULL_STRIP, cleaner.SKULL_STRIP_HELP, cleaner.applies, cleaner.skull_strip,
+                     flag="--skull-strip"))
+
+
+@hookimpl
+def medscrub_register_commands(app) -> None:
+    from .cli import app as deface_app
+
+    app.add_typer(deface_app, name="deface")

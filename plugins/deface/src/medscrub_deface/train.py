@@ -1,0 +1,138 @@
+"""Training: ``medscrub deface train --config training/config.toml --out OUT``.
+
+Reproduces the shipped weights from the label maps of
+:mod:`medscrub_deface.labels` and the synthesiser of
+:mod:`medscrub_deface.synth`.  Everything random draws from one seeded
+generator, so a run with the same config, data and torch build on the same
+kind of device gives the same weights (CPU kernels are deterministic here; a
+GPU's may not be).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import labels
+from .model import CLASSES, FACE, SETTINGS, WEIGHTS, NetConfig, UNet3D, device, save
+from .synth import SynthConfig, Synthesiser
+
+
+def read(path: Path) -> dict:
+    config = tomllib.loads(path.read_text())
+    config["_folder"] = str(path.parent)
+    return config
+
+
+def net_config(raw: dict) -> NetConfig:
+    return NetConfig(base=int(raw["base"]), levels=int(raw["levels"]), spacing=float(raw["spacing"]),
+                     shape=tuple(int(n) for n in raw["shape"]), top_margin=float(raw["top_margin"]))
+
+
+def synth_config(raw: dict) -> SynthConfig:
+    names = {f.name for f in fields(SynthConfig)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ValueError(f"unknown [synth] settings: {', '.join(sorted(unknown))}")
+    return SynthConfig(**raw)
+
+
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, face_weight: float = 1.0) -> torch.Tensor:
+    """Cross-entropy (the face class weighted by ``face_weight``) plus soft
+    Dice over the foreground classes."""
+    if face_weight != 1.0:
+        weight = torch.ones(len(CLASSES), device=logits.device)
+        weight[FACE] = face_weight
+        ce = F.cross_entropy(logits, target, weight=weight)
+    else:
+        ce = F.cross_entropy(logits, target)
+    probs = logits.softmax(1)
+    onehot = F.one_hot(target, len(CLASSES)).permute(0, 4, 1, 2, 3).float()
+    dims = (0, 2, 3, 4)
+    inter = (probs * onehot).sum(dims)
+    dice = (2 * inter + 1) / (probs.sum(dims) + onehot.sum(dims) + 1)
+    return ce + (1 - dice[1:]).mean()
+
+
+def stages(config: dict) -> list[dict]:
+    """The config's stages: each has its own seed, step count, learning rates
+    (cosine from the first to the final) and face weight, and a fresh Adam;
+    a stage starts from the weights the one before it left."""
+    out = []
+    for n, raw in enumerate(config["stage"], 1):
+        out.append({"seed": int(raw["seed"]), "steps": int(raw["steps"]), "lr0": float(raw["learning_rate"]),
+                    "lr1": float(raw["final_learning_rate"]), "face_weight": float(raw.get("face_weight", 1.0)),
+                    "number": n})
+    return out
+
+
+def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: int = 1,
+          init: Path | None = None, log=print) -> Path:
+    """Run the config's stages from ``from_stage`` on (starting from the
+    weights in ``init`` when that is above 1) and save the weights in ``out``."""
+    from safetensors.torch import load_file
+
+    config = read(config_path)
+    torch.set_num_threads(int(config.get("threads", 2)))
+    net_cfg = net_config(config["net"])
+    data_list = Path(config["_folder"]) / config["data"]
+    all_stages = stages(config)
+    t0 = time.perf_counter()
+    heads = labels.heads(data_list, cache, all_stages[0]["seed"])
+    log(f"label maps: {', '.join(heads)} in {time.perf_counter() - t0:.0f} s")
+    synth = Synthesiser(heads, {k: float(v) for k, v in config["heads"].items()}, net_cfg,
+                        synth_config(config["synth"]))
+    dev = device()
+    torch.manual_seed(all_stages[0]["seed"])
+    net = UNet3D(net_cfg.base, net_cfg.levels).to(dev)
+    if from_stage > 1:
+        if init is None:
+            raise ValueError("--from-stage above 1 needs --init with the previous stage's weights")
+        net.load_state_dict(load_file(str(init / WEIGHTS)))
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = {"config": config_path.name, "torch": torch.__version__, "device": str(dev),
+                  "python": platform.python_version()}
+    if from_stage > 1 and init is not None and (init / SETTINGS).exists():
+        earlier = tomllib.loads((init / SETTINGS).read_text()).get("provenance", {})
+        provenance.update({k: v for k, v in earlier.items() if k.startswith("stage")})
+    history_path = out / "history.json"
+    history = json.loads(history_path.read_text()) if from_stage > 1 and history_path.exists() else []
+    log_every, save_every = int(config.get("log_every", 20)), int(config.get("save_every", 200))
+    for stage in all_stages[from_stage - 1:]:
+        rng = np.random.default_rng(stage["seed"])
+        opt = torch.optim.Adam(net.parameters(), lr=stage["lr0"])
+        total, lr0, lr1 = stage["steps"], stage["lr0"], stage["lr1"]
+        start = time.perf_counter()
+        running = 0.0
+        for step in range(1, total + 1):
+            lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * (step - 1) / total))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            image, target = synth.sample(rng)
+            logits = net(image[None].to(dev))
+            loss = loss_fn(logits, target[None].to(dev), stage["face_weight"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach())
+            if step % log_every == 0:
+                entry = {"stage": stage["number"], "step": step, "loss": round(running / log_every, 4),
+                         "lr": round(lr, 6), "seconds": round(time.perf_counter() - start, 1)}
+                history.append(entry)
+                log(json.dumps(entry))
+                running = 0.0
+            if step % save_every == 0 or step == total:
+                provenance[f"stage{stage['number']}"] = (f"seed {stage['seed']}, {step} of {total} steps, "
+                                                         f"{time.perf_counter() - start:.0f} s")
+                save(net, out, net_cfg, provenance)
+        history_path.write_text(json.dumps(history, indent=0))
+    return out
