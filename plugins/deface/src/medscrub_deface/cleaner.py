@@ -46,11 +46,18 @@ def _volume(asset: Asset, context, name: str):
     return volume
 
 
-def _previews(title: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox) -> Preview:
-    from .views import png, slices, to_ras, window
+def _previews(name: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox) -> list[Preview]:
+    """Three orthogonal slices through ``centre_vox``, and the head seen from
+    the front, before and after (the core keeps "before" for internal reports only)."""
+    from .views import fronts, png, slices, to_ras, window
 
     lo, hi = window(to_ras(np.asarray(before, dtype=np.float32), affine)[0])
-    return Preview(title, png(slices(before, affine, centre_vox, lo, hi)), png(slices(after, affine, centre_vox, lo, hi)))
+    front_before, front_after = fronts(before, after, affine)
+    return [
+        Preview(f"{name}: three slices through the {'face' if name == DEFACE else 'brain'}",
+                png(slices(before, affine, centre_vox, lo, hi)), png(slices(after, affine, centre_vox, lo, hi))),
+        Preview(f"{name}: seen from the front (deeper surfaces darker)", png(front_before), png(front_after)),
+    ]
 
 
 def _ras_centre(mask: np.ndarray, affine: np.ndarray):
@@ -80,8 +87,7 @@ def deface(asset: Asset, context) -> list[Change]:
     volume.data = data
     context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
     head = int((masks.labels > 0).sum())
-    asset.previews.append(_previews("deface: three slices through the face", before, data, volume.affine,
-                                    _ras_centre(region, volume.affine)))
+    asset.previews += _previews(DEFACE, before, data, volume.affine, _ras_centre(region, volume.affine))
     return [Change("pixels", "volume", DEFACE,
                    f"{removed} voxels of the face set to the background ({100 * removed / max(head, 1):.1f}% of the "
                    f"head); unet {model_id()}, {masks.seconds:.1f} s")]
@@ -104,8 +110,7 @@ def skull_strip(asset: Asset, context) -> list[Change]:
     data[outside] = data.min()
     volume.data = data
     context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
-    asset.previews.append(_previews("skull-strip: three slices through the brain", before, data, volume.affine,
-                                    _ras_centre(brain, volume.affine)))
+    asset.previews += _previews(SKULL_STRIP, before, data, volume.affine, _ras_centre(brain, volume.affine))
     return [Change("pixels", "volume", SKULL_STRIP,
                    f"{int(outside.sum())} voxels outside the brain set to the background ({int(brain.sum())} kept); "
                    f"unet {model_id()}, {masks.seconds:.1f} s")]

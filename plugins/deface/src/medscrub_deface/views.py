@@ -9,6 +9,9 @@ import numpy as np
 from PIL import Image
 
 PANEL = 256  # pixels high per panel
+# Front views: a surface this far behind the nearest one is drawn darkest.
+# About the depth of a face from the nose tip to the cheekbones.
+FADE_MM = 40.0
 
 
 def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +56,28 @@ def slices(data: np.ndarray, affine: np.ndarray, centre_vox: np.ndarray | None =
     return out
 
 
-def front(data: np.ndarray, affine: np.ndarray, threshold: float | None = None) -> Image.Image:
+def surface_threshold(ras: np.ndarray) -> float:
+    """The level that separates the head from the air: half Otsu's threshold
+    on a coarse copy (low enough to catch thin skin)."""
+    from .grid import otsu
+
+    return 0.5 * otsu(ras[::2, ::2, ::2].ravel())
+
+
+def front(data: np.ndarray, affine: np.ndarray, threshold: float | None = None, near: float | None = None,
+          fade_mm: float = 0.0) -> Image.Image:
     """A front-facing 3D rendering: the skin surface seen from in front of
-    the face (rays from anterior to posterior), shaded by its slope."""
+    the face (rays from anterior to posterior), shaded by its slope.
+
+    With ``fade_mm`` a surface is also darker the deeper it lies: at
+    ``fade_mm`` behind ``near`` (the depth in mm of the nearest surface,
+    default this volume's own) it has a fifth of its brightness.  A removed
+    face then shows as a dark hollow, not as a lit cut surface.  Pass the
+    "before" volume's ``threshold`` and ``near`` to draw "after" alike.
+    """
     ras, z = to_ras(np.asarray(data, dtype=np.float32), affine)
     if threshold is None:
-        from .grid import otsu
-
-        threshold = 0.5 * otsu(ras[::2, ::2, ::2].ravel())
+        threshold = surface_threshold(ras)
     hit = ras > threshold
     ny = ras.shape[1]
     rev = hit[:, ::-1, :]  # from the front
@@ -68,12 +85,32 @@ def front(data: np.ndarray, affine: np.ndarray, threshold: float | None = None) 
     depth = first * z[1]
     gx, gz = np.gradient(depth, z[0], z[2])
     shade = 1.0 / np.sqrt(1 + gx**2 + gz**2)
-    shade = np.where(first < ny, 0.15 + 0.85 * shade, 0.0)
+    found = first < ny
+    shade = np.where(found, 0.15 + 0.85 * shade, 0.0)
+    if fade_mm > 0 and found.any():
+        nearest = float(depth[found].min()) if near is None else near
+        shade *= 1.0 - 0.8 * np.clip((depth - nearest) / fade_mm, 0.0, 1.0)
     picture = np.flipud(shade.T)  # rows: S to I; columns: patient's R to L as seen from the front... flipped below
     picture = picture[:, ::-1]  # viewer faces the patient: patient's right on the picture's left
     img = Image.fromarray((picture * 255).astype(np.uint8))
     w = max(1, int(round(PANEL * (z[0] / z[2]) * picture.shape[1] / picture.shape[0])))
     return img.resize((w, PANEL), Image.BILINEAR)
+
+
+def nearest_surface(data: np.ndarray, affine: np.ndarray, threshold: float) -> float | None:
+    """Depth in mm, from the front of the grid, of the surface point nearest
+    the viewer of :func:`front`; None when nothing is above ``threshold``."""
+    ras, z = to_ras(np.asarray(data, dtype=np.float32), affine)
+    rows = np.flatnonzero((ras > threshold).any(axis=(0, 2)))
+    return None if not len(rows) else float(ras.shape[1] - 1 - rows[-1]) * float(z[1])
+
+
+def fronts(before: np.ndarray, after: np.ndarray, affine: np.ndarray) -> tuple[Image.Image, Image.Image]:
+    """:func:`front` of a volume before and after a cleaner, drawn alike
+    (one threshold, depth faded from the nearest surface before)."""
+    threshold = surface_threshold(to_ras(np.asarray(before, dtype=np.float32), affine)[0])
+    near = nearest_surface(before, affine, threshold)
+    return tuple(front(v, affine, threshold, near, FADE_MM) for v in (before, after))
 
 
 def png(image: Image.Image) -> bytes:
