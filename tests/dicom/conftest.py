@@ -707,14 +707,17 @@ class RunResult:
     output: Path
 
 
-def run_medscrub(input_root: Path, output_root: Path, secret: bytes = b"s" * 32, workers: int = 2, recipe: Path | None = None) -> RunResult:
-    """Run the installed plugins over ``input_root`` through the library API."""
+def run_medscrub(input_root: Path, output_root: Path, secret: bytes = b"s" * 32, workers: int = 2, recipe: Path | None = None,
+                 cleaners: tuple[str, ...] = (), extra: tuple = ()) -> RunResult:
+    """Run the installed plugins over ``input_root`` through the library API;
+    ``cleaners`` and ``extra`` plugins (registered for this run) as asked."""
     from medscrub.context import RunConfig
     from medscrub.pipeline import run_batch
     from medscrub.pseudonyms import Secret
 
     config = RunConfig(
-        recipe, Secret(secret, "test"), Path(input_root).absolute(), Path(output_root).absolute(), plugins=ONLY_DICOM
+        recipe, Secret(secret, "test"), Path(input_root).absolute(), Path(output_root).absolute(), plugins=ONLY_DICOM,
+        cleaners=tuple(cleaners), extra_plugins=tuple(extra),
     )
     summary = run_batch(config, workers=workers)
     return RunResult(summary.exit_code, read_manifest(output_root), Path(output_root))
@@ -731,7 +734,7 @@ def read_manifest(output_root: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def medscrub_run() -> Callable[..., RunResult]:
-    """``medscrub_run(input, output, secret=..., workers=2, recipe=None)``;
+    """``medscrub_run(input, output, secret=..., workers=2, recipe=None, cleaners=(), extra=())``;
     skips when the DICOM plugin is not installed."""
     pytest.importorskip("medscrub_dicom", reason="the DICOM plugin (medscrub-dicom) is not installed")
     return run_medscrub

@@ -12,17 +12,13 @@ profile replaced does not make the same error a new one.
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from dciodvfy import DCIODVFY, MISSING, errors, normalise
 
-DCIODVFY = shutil.which("dciodvfy")
-pytestmark = pytest.mark.skipif(
-    DCIODVFY is None, reason="dciodvfy is not installed (Debian/Ubuntu: apt-get install dicom3tools)"
-)
+pytestmark = pytest.mark.skipif(DCIODVFY is None, reason=MISSING)
 
 # name in pydicom's test data -> what it stands for
 REPRESENTATIVE = {
@@ -51,30 +47,6 @@ REPRESENTATIVE = {
     "chrX1.dcm": "UTF-8",
     "chrRuss.dcm": "Cyrillic",
 }
-
-_VALUE = [
-    (re.compile(r"\[\d+\] = <.*?> - "), "[] = <> - "),  # "UI [1] = <value> - why"
-    (re.compile(r"= '.' \(0x[0-9a-fA-F]+\)"), "= <char>"),
-    (re.compile(r'"[^"]*"'), '""'),
-    (re.compile(r"enumerated value <[^>]*>"), "enumerated value <>"),
-    (re.compile(r"<[^A-Za-z>]*>"), "<>"),  # a value without letters: numbers, dates, UIDs
-    (re.compile(r"\b\d+(?:\.\d+)+\b"), "<uid>"),
-    (re.compile(r"values are .*$"), "values are ..."),
-    (re.compile(r"\s+"), " "),
-]
-
-
-def normalise(line: str) -> str:
-    for pattern, replacement in _VALUE:
-        line = pattern.sub(replacement, line)
-    return line.strip()
-
-
-def errors(path: Path) -> set[str]:
-    proc = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, errors="replace", timeout=120)
-    lines = (proc.stdout + proc.stderr).splitlines()
-    return {normalise(line) for line in lines if line.startswith("Error")}
-
 
 def test_normalise_drops_values_but_keeps_the_attribute():
     a = "Error - Value invalid for this VR - (0x0020,0x000d) UI Study Instance UID  UI [1] = <05fa> - Character invalid for this VR = 'f' (0x66)"

@@ -73,6 +73,12 @@ class RunContext:
             )
         self.cleaners: list[Cleaner] = [available[name] for name in wanted]
 
+    @property
+    def wants_volumes(self) -> bool:
+        """Does a cleaner of this run work on 3D volumes?  Format plugins then
+        group the files of one volume into one item (``medscrub_group_key``)."""
+        return any(c.volumes for c in self.cleaners)
+
     def cache(self, namespace: str) -> dict:
         """A dict that lives as long as this context (one run in one process),
         for what a plugin computes once per run, such as a dataset's layout."""

@@ -164,6 +164,9 @@ class Cleaner:
     ``applies(asset)`` says whether it has work on an asset; ``clean(asset,
     context)`` changes ``asset.data`` in place and returns what it changed.
     ``flag`` is the ``medscrub run`` option that switches it on.
+    ``volumes`` says it works on 3D volumes through the volume hand-off, so
+    format plugins group the files of one volume (a DICOM series) into one
+    item when it runs.
     """
 
     name: str
@@ -171,6 +174,7 @@ class Cleaner:
     applies: Callable[[Asset], bool]
     clean: Callable[[Asset, Any], list[Change]]
     flag: str | None = None
+    volumes: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,16 +52,21 @@ class OutputSink:
         self.forbidden = tuple(Path(os.path.abspath(p)) for p in forbidden)
         self._pending: dict[PurePosixPath, Path] = {}
         self._opaque: dict[Path, list[tuple[int, int]]] = {}
+        self._sources: dict[Path, Path] = {}
 
-    def path(self, relative: str | PurePosixPath | None = None) -> Path:
+    def path(self, relative: str | PurePosixPath | None = None, *, source: Path | None = None,
+             from_root: bool = False) -> Path:
         """A temporary path for the output ``relative`` (default: the item's own
         name).  ``relative`` is taken relative to the item's output folder when
-        it is a bare name, and sanitised either way."""
+        it is a bare name, or to the output root with ``from_root`` (the
+        members of a grouped item), and sanitised either way.  ``source`` names
+        the input file the output comes from, for the verifiers (default: the
+        item's first file)."""
         if relative is None:
             rel = self.relative
         else:
             rel = safe_relative(str(relative))
-            if len(rel.parts) == 1 and relative != self.relative:
+            if len(rel.parts) == 1 and relative != self.relative and not from_root:
                 rel = self.relative.parent / rel
         final = self.output_root / rel
         if not inside(final, self.output_root) or inside(final, self.output_root / STATE_DIR):
@@ -73,7 +78,14 @@ class OutputSink:
         self.tmp_root.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp_root / f"{uuid.uuid4().hex}.part"
         self._pending[rel] = tmp
+        if source is not None:
+            self._sources[tmp] = Path(source)
         return tmp
+
+    def source(self, tmp: Path) -> Path | None:
+        """The input file an output (its temporary path) was made from, when
+        the writer said so."""
+        return self._sources.get(Path(tmp))
 
     def opaque(self, path: Path, ranges: list[tuple[int, int]]) -> None:
         """Declare byte ranges of a written file (from :meth:`path`) as sample

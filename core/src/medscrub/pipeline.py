@@ -181,7 +181,8 @@ def process_item(item: Item, context: RunContext) -> ItemResult:
             if context.recipe.run.deep_verify and not findings:
                 for tmp, final in sink.finals():
                     relative = final.relative_to(context.output_root).as_posix()
-                    for found in hook.medscrub_verify(output=tmp, original=item.path, format=item.format, context=context):
+                    original = sink.source(tmp) or item.path
+                    for found in hook.medscrub_verify(output=tmp, original=original, format=item.format, context=context):
                         findings += [Finding(relative, f.place, f.kind, f.hint) for f in found or ()]
             if findings:
                 result.findings = [f.line() for f in findings]

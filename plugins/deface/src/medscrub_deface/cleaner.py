@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from medscrub import Asset, Change, Preview
+from medscrub.volume import FEATURES
 
 DEFACE = "deface"
 SKULL_STRIP = "skull-strip"
@@ -25,8 +26,9 @@ SKULL_STRIP_HELP = "keep only the brain of head MR and CT volumes (3D U-Net)"
 def applies(asset: Asset) -> bool:
     if asset.format == "nifti":
         return True
-    if asset.format == "dicom":
-        return "PixelData" in getattr(asset.data, "_dict", {}) or hasattr(asset.data, "PixelData")
+    if asset.format == "dicom":  # one dataset, or a series (``datasets``) when the run groups them
+        datasets = getattr(asset.data, "datasets", None) or [asset.data]
+        return any(hasattr(ds, "PixelData") for ds in datasets)
     return False
 
 
@@ -84,7 +86,7 @@ def deface(asset: Asset, context) -> list[Change]:
     before = np.array(data, copy=True)
     fill = data.min()
     data[region] = fill
-    volume.data = data
+    volume.data, volume.removed = data, FEATURES
     context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
     head = int((masks.labels > 0).sum())
     asset.previews += _previews(DEFACE, before, data, volume.affine, _ras_centre(region, volume.affine))
@@ -108,7 +110,7 @@ def skull_strip(asset: Asset, context) -> list[Change]:
     before = np.array(data, copy=True)
     outside = ~brain
     data[outside] = data.min()
-    volume.data = data
+    volume.data, volume.removed = data, FEATURES
     context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
     asset.previews += _previews(SKULL_STRIP, before, data, volume.affine, _ras_centre(brain, volume.affine))
     return [Change("pixels", "volume", SKULL_STRIP,

@@ -12,9 +12,10 @@ from . import cleaner
 
 @hookimpl
 def medscrub_register_cleaners(register) -> None:
-    register(Cleaner(cleaner.DEFACE, cleaner.DEFACE_HELP, cleaner.applies, cleaner.deface, flag="--deface"))
+    register(Cleaner(cleaner.DEFACE, cleaner.DEFACE_HELP, cleaner.applies, cleaner.deface, flag="--deface",
+                     volumes=True))
     register(Cleaner(cleaner.SKULL_STRIP, cleaner.SKULL_STRIP_HELP, cleaner.applies, cleaner.skull_strip,
-                     flag="--skull-strip"))
+                     flag="--skull-strip", volumes=True))
 
 
 @hookimpl

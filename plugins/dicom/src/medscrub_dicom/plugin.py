@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydicom import Dataset
 
-from medscrub import PROFILE, Asset, BadInput, Change, Claim, Format, MedscrubError, RuleSet, hookimpl
+from medscrub import PROFILE, Asset, BadInput, Change, Claim, Format, Item, MedscrubError, RuleSet, hookimpl
 
 from . import __version__
 from .burned_in import burned_in_status
@@ -20,6 +20,7 @@ from .reader import is_dicomdir, read, sniff
 from .rules import check_rules, compile_site_rules
 from .table import PROFILE_NAME
 from .verify import verify_output
+from .volume import DicomSeries, datasets_of, get_volume, group_key, put_volume
 from .writer import rebuild_file_meta, write_dicomdir, write_file
 
 FORMAT = "dicom"
@@ -88,10 +89,25 @@ def medscrub_claim(path: Path, context) -> Claim | None:
 
 
 @hookimpl
+def medscrub_group_key(item, context) -> str | None:
+    if item.format != FORMAT or not context.wants_volumes:
+        return None
+    return group_key(item)
+
+
+@hookimpl
 def medscrub_read(item, context) -> Asset | None:
     if item.format != FORMAT:
         return None
-    return read(item)
+    if len(item.inputs) == 1:
+        return read(item)
+    series = DicomSeries([], list(item.inputs), list(item.paths))
+    for member, path in zip(item.inputs, item.paths, strict=True):
+        try:
+            series.datasets.append(read(Item(member, FORMAT, (path,), item.root)).data)
+        except BadInput as e:
+            raise BadInput(f"{member}: {e} (the whole series is held back)") from None
+    return Asset(item=item, format=FORMAT, data=series)
 
 
 # Changes are immutable and mostly the same in every file of a run ("remove
@@ -116,11 +132,19 @@ def _recorder(asset: Asset) -> Callable[..., None]:
 
 
 def scrub_asset(asset: Asset, context, keep_dicomdir: bool = False) -> Scrubber | None:
-    """Apply the profile and the site rules to ``asset.data`` in place.
+    """Apply the profile and the site rules to ``asset.data`` in place (each
+    dataset of a series).
 
     ``keep_dicomdir`` cleans a DICOMDIR even under pseudonymous naming (the
     verifier needs its identifiers)."""
-    ds: Dataset = asset.data
+    if isinstance(asset.data, DicomSeries):
+        for ds, member in zip(asset.data.datasets, asset.data.ids, strict=True):
+            scrub_dataset(ds, member, asset, context, keep_dicomdir)
+        return None
+    return scrub_dataset(asset.data, asset.item.id, asset, context, keep_dicomdir)
+
+
+def scrub_dataset(ds: Dataset, item_id: str, asset: Asset, context, keep_dicomdir: bool) -> Scrubber | None:
     plan = plan_for(context)
     dicomdir = is_dicomdir(ds)
     key = patient_key(ds)
@@ -138,7 +162,7 @@ def scrub_asset(asset: Asset, context, keep_dicomdir: bool = False) -> Scrubber 
     try:
         scrubber.scrub(ds, key)
         rebuild_file_meta(ds, scrubber.map_uid, asset.record, asset.remember, __version__,
-                          context.pseudonyms.uid("medscrub-item:" + asset.item.id))
+                          context.pseudonyms.uid("medscrub-item:" + item_id))
     except MedscrubError:
         raise
     except (ValueError, TypeError, KeyError, EOFError, OSError, AttributeError, NotImplementedError) as e:
@@ -202,10 +226,28 @@ def medscrub_apply_rules(asset: Asset, rules, context) -> bool | None:
 
 
 @hookimpl
+def medscrub_get_volume(asset: Asset, context):
+    if asset.format != FORMAT:
+        return None
+    return get_volume(asset.data)
+
+
+@hookimpl
+def medscrub_put_volume(asset: Asset, volume, context) -> bool | None:
+    if asset.format != FORMAT:
+        return None
+    put_volume(asset.data, volume)
+    return True
+
+
+_SEVERITY = {None: 0, "possible": 1, "yes": 2}
+
+
+@hookimpl
 def medscrub_inspect(asset: Asset, context) -> None:
     if asset.format != FORMAT:
         return
-    status = burned_in_status(asset.data)
+    status = max((burned_in_status(ds) for ds in datasets_of(asset.data)), key=_SEVERITY.__getitem__)
     if status is None:
         return
     asset.flags["burned_in_text"] = status
@@ -217,35 +259,50 @@ def medscrub_inspect(asset: Asset, context) -> None:
         )
 
 
-@hookimpl
-def medscrub_output_name(asset: Asset, context) -> str | None:
-    if asset.format != FORMAT:
-        return None
-    state = _state(asset.data)
+def pseudonymous_name(ds: Dataset, item_id: str, context) -> str | None:
+    state = _state(ds)
     if state is None or state.dicomdir:
         return None
     uid = context.pseudonyms.uid
     patient = context.patient_pseudonym(state.key) if state.key else "unknown-patient"
     study = uid(state.study) if state.study else "unknown-study"
     series = uid(state.series) if state.series else "unknown-series"
-    sop = uid(state.sop) if state.sop else uid("medscrub-item:" + asset.item.id)
+    sop = uid(state.sop) if state.sop else uid("medscrub-item:" + item_id)
     return f"{patient}/{study}/{series}/{sop}.dcm"
+
+
+@hookimpl
+def medscrub_output_name(asset: Asset, context) -> str | None:
+    if asset.format != FORMAT:
+        return None
+    return pseudonymous_name(datasets_of(asset.data)[0], asset.item.inputs[0], context)
+
+
+def _write_one(ds: Dataset, path: Path, sink) -> None:
+    state = _state(ds)
+    if state is not None and state.dicomdir:
+        write_dicomdir(ds, path)
+        return
+    samples = write_file(ds, path)
+    if samples and hasattr(sink, "opaque"):
+        sink.opaque(path, samples)  # native pixel data: the core's leak check reads the header only
 
 
 @hookimpl
 def medscrub_write(asset: Asset, sink, context) -> bool | None:
     if asset.format != FORMAT:
         return None
+    if isinstance(asset.data, DicomSeries):
+        pseudonymous = context.recipe.output.naming == "pseudonymous"
+        series = asset.data
+        for ds, member, source in zip(series.datasets, series.ids, series.paths, strict=True):
+            name = (pseudonymous and pseudonymous_name(ds, member, context)) or member
+            _write_one(ds, sink.path(name, source=source, from_root=True), sink)
+        return True
     state = _state(asset.data)
     if state is not None and state.dropped:
         return True  # nothing to write; the reason is recorded as a "drop" change
-    path = sink.path()
-    if state is not None and state.dicomdir:
-        write_dicomdir(asset.data, path)
-    else:
-        samples = write_file(asset.data, path)
-        if samples and hasattr(sink, "opaque"):
-            sink.opaque(path, samples)  # native pixel data: the core's leak check reads the header only
+    _write_one(asset.data, sink.path(), sink)
     return True
 
 
