@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+import time
 from pathlib import Path
 
 from .model import ItemResult, MedscrubError
 from .output import STATE_DIR
 
 MANIFEST = "manifest.jsonl"
+FLUSH_SECONDS = 0.5
 STATE = "state.json"
 README = """\
 This folder is medscrub's record of the run: manifest.jsonl lists every input
@@ -30,6 +31,7 @@ class Manifest:
         self.folder = Path(output_root) / STATE_DIR
         self.path = self.folder / MANIFEST
         self._file = None
+        self._flushed = 0.0
 
     def previous(self) -> dict[str, dict]:
         """The last record of each item from earlier runs into this folder."""
@@ -62,11 +64,17 @@ class Manifest:
         self._file = self.path.open("a", encoding="utf-8")
 
     def append(self, result: ItemResult) -> None:
-        record = asdict(result)
+        record = dict(vars(result))  # plain values: no deep copy needed
         record.pop("mappings", None)  # originals go only to the re-identification map
         assert self._file is not None
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
-        self._file.flush()
+        # Flushed at most twice a second: a killed run loses at most the
+        # last half second of lines, and those items are simply done again
+        # (their outputs are deterministic, so a rerun accepts them).
+        now = time.monotonic()
+        if now - self._flushed >= FLUSH_SECONDS:
+            self._file.flush()
+            self._flushed = now
 
     def close(self) -> None:
         if self._file is not None:

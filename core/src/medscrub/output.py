@@ -46,10 +46,10 @@ class OutputSink:
     """Where one item's writer puts its files."""
 
     def __init__(self, output_root: Path, relative: PurePosixPath, forbidden: tuple[Path, ...] = ()) -> None:
-        self.output_root = Path(output_root)
+        self.output_root = Path(os.path.abspath(output_root))
         self.relative = PurePosixPath(relative)
         self.tmp_root = self.output_root / STATE_DIR / "tmp"
-        self.forbidden = tuple(Path(os.path.abspath(p)) for p in forbidden)
+        self.forbidden = frozenset(os.path.abspath(p) for p in forbidden)
         self._pending: dict[PurePosixPath, Path] = {}
         self._opaque: dict[Path, list[tuple[int, int]]] = {}
         self._sources: dict[Path, Path] = {}
@@ -68,14 +68,17 @@ class OutputSink:
             rel = safe_relative(str(relative))
             if len(rel.parts) == 1 and relative != self.relative and not from_root:
                 rel = self.relative.parent / rel
-        final = self.output_root / rel
-        if not inside(final, self.output_root) or inside(final, self.output_root / STATE_DIR):
+        # ``rel`` is relative with no ".." (sanitised, or an input's path
+        # below its root), so the output stays inside unless it names the
+        # state folder.
+        if rel.is_absolute() or ".." in rel.parts or rel.parts[0] == STATE_DIR:
             raise MedscrubError(f"output name {rel} leaves the output folder")
-        if any(os.path.abspath(final) == str(p) for p in self.forbidden):
+        if os.path.join(self.output_root, rel) in self.forbidden:
             raise MedscrubError(f"output {rel} would overwrite an input")
         if rel in self._pending:
             return self._pending[rel]
-        self.tmp_root.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(self.tmp_root):
+            self.tmp_root.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp_root / f"{uuid.uuid4().hex}.part"
         self._pending[rel] = tmp
         if source is not None:
@@ -127,9 +130,12 @@ class OutputSink:
         # empty or short file under its final name) the resume check catches
         # by the sizes the manifest records.
         for tmp, final in self.finals():
-            final.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.link(tmp, final)  # fails rather than replace what another item wrote meanwhile
+                try:
+                    os.link(tmp, final)  # fails rather than replace what another item wrote meanwhile
+                except FileNotFoundError:  # the folder is new (a stat per file would cost more)
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(tmp, final)
                 tmp.unlink()
             except FileExistsError:
                 if not filecmp.cmp(tmp, final, shallow=False):

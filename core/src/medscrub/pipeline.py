@@ -66,9 +66,11 @@ def discover(context: RunContext) -> Iterator[Item | ItemResult]:
             return
         for entry in entries:
             path = Path(entry.path).absolute()
-            if path in taken or inside(path, context.output_root):
+            if path in taken:
                 continue
             if entry.is_dir(follow_symlinks=False):
+                if inside(path, context.output_root):  # not walked, so no file inside it is offered
+                    continue
                 found = item_for(path)
                 if found is None:
                     yield from walk(path)

@@ -24,6 +24,7 @@ MIN_RAW_LENGTH = 5
 _ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 CHUNK = 16 * 2**20
 SMALL_SCAN = 4 * 2**20
+FIND_WORK = 2**20  # bytes to search times values: below it, bytes.find per value
 
 
 def needles(identifiers: dict[str, set[str]]) -> list[tuple[str, str, bytes, str]]:
@@ -93,18 +94,24 @@ def scan_bytes(
     if not wanted:
         return []
     label = label or str(path)
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-    regions = _regions(size, list(skip))
-    # Building the fast automaton costs more than scanning a small file with
-    # the slower one: pick by how much there is to read.
-    small = sum(b - a for a, b in regions) < SMALL_SCAN
-    implementation = ahocorasick_rs.Implementation.NoncontiguousNFA if small else None
-    automaton = ahocorasick_rs.BytesAhoCorasick([raw for _, _, raw, _ in wanted], implementation=implementation)
-    longest = max(len(raw) for _, _, raw, _ in wanted)
     findings: list[Finding] = []
     reported: set[str] = set()
     with open(path, "rb") as f:
+        regions = _regions(os.fstat(f.fileno()).st_size, list(skip))
+        total = sum(b - a for a, b in regions)
+        if total * len(wanted) <= FIND_WORK:
+            # A few kilobytes of header: a search per value costs less than
+            # building any automaton.
+            for start, end in regions:
+                f.seek(start)
+                _find_each(f.read(end - start), start, wanted, label, reported, findings)
+            return findings
+        # Building the fast automaton costs more than scanning a small file
+        # with a slower one: pick by how much there is to read.
+        small = total < SMALL_SCAN
+        implementation = ahocorasick_rs.Implementation.ContiguousNFA if small else None
+        automaton = ahocorasick_rs.BytesAhoCorasick([raw for _, _, raw, _ in wanted], implementation=implementation)
+        longest = max(len(raw) for _, _, raw, _ in wanted)
         for start, end in regions:
             at = start
             tail = b""
@@ -120,6 +127,19 @@ def scan_bytes(
                 at += len(chunk) - len(tail)
                 tail = chunk[-(longest - 1):] if longest > 1 else b""
     return findings
+
+
+def _find_each(data: bytes, base: int, wanted, label: str, reported: set[str], findings: list[Finding]) -> None:
+    for kind, value, raw, encoding in wanted:
+        if value in reported:
+            continue
+        at = data.find(raw)
+        while at >= 0:
+            if not _inside_a_number(value, encoding, data, at, at + len(raw)):
+                reported.add(value)
+                findings.append(Finding(label, f"bytes at offset {base + at} ({encoding})", kind, mask(value)))
+                break
+            at = data.find(raw, at + 1)
 
 
 def scan_name(relative: str, identifiers: dict[str, set[str]]) -> list[Finding]:
