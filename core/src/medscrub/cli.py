@@ -164,6 +164,17 @@ def verify(
     against: Path = typer.Option(..., "--against", help="The original input it was made from."),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="The recipe of the run (what it kept on purpose)."),
     json_output: bool = typer.Option(False, "--json", help="Findings as JSON lines."),
+    ocr: str | None = typer.Option(
+        None, "--ocr", metavar="flagged|all|off",
+        help="Read text in the pixels with OCR, where medscrub-ocr is installed. flagged: DICOM outputs whose input "
+        "says or may show burned-in text (BurnedInAnnotation YES, or no NO and US, SC, XA, OT...) and plain images; "
+        "all: every output with pixels (slow: about half a second a frame); off. Default: the recipe's "
+        "[ocr] verify, which is flagged.",
+    ),
+    ocr_any_text: bool = typer.Option(
+        False, "--ocr-any-text", help="With OCR, report any text read in the pixels, not only the input's names, "
+        "IDs, dates and places.",
+    ),
 ) -> None:
     """Look for identifying values of AGAINST left anywhere in OUTPUT.
 
@@ -176,8 +187,13 @@ def verify(
     """
     from .verify import verify_tree
 
+    if ocr is not None and ocr not in ("flagged", "all", "off"):
+        fail(f"--ocr must be flagged, all or off, not {ocr!r}")
+    switches: dict = {"ocr": ocr} if ocr else {}
+    if ocr_any_text:
+        switches["any_text"] = True
     try:
-        findings, checked = verify_tree(output.absolute(), against.absolute(), recipe)
+        findings, checked = verify_tree(output.absolute(), against.absolute(), recipe, switches)
     except MedscrubError as e:
         fail(str(e))
         return
@@ -186,7 +202,11 @@ def verify(
             out.print(json.dumps({"file": f.file, "place": f.place, "kind": f.kind, "hint": f.hint}), soft_wrap=True)
         else:
             out.print(Text(f.line()), soft_wrap=True)
-    err.print(f"{checked} output file(s) checked, {len(findings)} finding(s).")
+    ocr_note = ""
+    if ocr in ("flagged", "all") or ocr_any_text:  # asked for: say what it did
+        n = switches.get("ocr_checked")
+        ocr_note = f" ({n} read with OCR)" if n is not None else " (no OCR: medscrub-ocr is not installed or loaded)"
+    err.print(f"{checked} output file(s) checked{ocr_note}, {len(findings)} finding(s).")
     raise typer.Exit(1 if findings else 0)
 
 

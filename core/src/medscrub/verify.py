@@ -37,8 +37,15 @@ def _pairs(context: RunContext, output_root: Path, input_root: Path) -> list[tup
     return pairs
 
 
-def verify_tree(output_root: Path, input_root: Path, recipe_path: Path | None = None) -> tuple[list[Finding], int]:
-    """Every finding in ``output_root``, and how many output files were checked."""
+def verify_tree(output_root: Path, input_root: Path, recipe_path: Path | None = None,
+                switches: dict | None = None) -> tuple[list[Finding], int]:
+    """Every finding in ``output_root``, and how many output files were checked.
+
+    ``switches`` reach the format verifiers as ``context.cache("verify")``
+    (``ocr``: "off", "flagged" or "all", ``any_text``: bool, for the plugins
+    that read text in pixels) and come back with what they noted there
+    (``ocr_checked``: outputs read with OCR).
+    """
     if not output_root.is_dir():
         raise MedscrubError(f"{output_root} is not a folder")
     if not input_root.exists():
@@ -46,6 +53,8 @@ def verify_tree(output_root: Path, input_root: Path, recipe_path: Path | None = 
     # Pseudonyms are not compared, only originals searched for: any secret will do.
     throwaway = Secret(secrets.token_hex(32).encode(), "verify")
     context = RunContext(RunConfig(recipe_path, throwaway, input_root, output_root))
+    shared = context.cache("verify")
+    shared.update(switches or {})
     hook = context.pm.hook
     findings: list[Finding] = []
     listed: set[Path] = set()
@@ -76,4 +85,6 @@ def verify_tree(output_root: Path, input_root: Path, recipe_path: Path | None = 
             path = (Path(folder) / name).absolute()
             if path not in listed:
                 findings.append(Finding(path.relative_to(output_root).as_posix(), "file", "file not made from any input"))
+    if switches is not None:
+        switches.update(shared)
     return findings, checked
