@@ -11,6 +11,11 @@ folder: nothing is fetched.  Only the network file is used; the pre- and
 post-processing here are ours, so that the scales and thresholds are the
 recipe's.  ``tesseract`` asks Debian's tesseract-ocr (through pytesseract)
 for its word boxes.
+
+Reading (what a box says) is for ``medscrub verify`` only, never for choosing
+what to erase: :class:`PaddleReader` runs the PP-OCR recognition network of
+the same wheel (CTC, its character list stored in the network file), and
+:class:`TesseractReader` asks tesseract to read one line.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ Box = tuple[int, int, int, int]
 # quarter faster (docs/ocr.md has the numbers).  Others come after, by name.
 MODEL_PACKAGES = ("rapidocr", "rapidocr_onnxruntime")
 MODEL_PREFERENCE = ("PP-OCRv6_det_small.onnx", "ch_PP-OCRv4_det_infer.onnx")
+READER_PREFERENCE = ("PP-OCRv6_rec_small.onnx", "ch_PP-OCRv4_rec_infer.onnx")
 
 
 class EngineUnavailable(MedscrubError):
@@ -47,8 +53,9 @@ class Engine(Protocol):
         """Boxes of text in an 8-bit RGB image."""
 
 
-def bundled_models() -> list[Path]:
-    """Every PP-OCR detection network found inside installed packages."""
+def bundled_models(role: str = "_det") -> list[Path]:
+    """Every PP-OCR detection (``_det``) or recognition (``_rec``) network
+    found inside installed packages."""
     found = []
     for package in MODEL_PACKAGES:
         spec = importlib.util.find_spec(package)
@@ -57,7 +64,7 @@ def bundled_models() -> list[Path]:
         for root in spec.submodule_search_locations:
             models = Path(root) / "models"
             if models.is_dir():
-                found += sorted(p for p in models.glob("*.onnx") if "_det" in p.name)
+                found += sorted(p for p in models.glob("*.onnx") if role in p.name)
     return found
 
 
@@ -79,25 +86,29 @@ class DetectorSettings:
     threads: int = 1  # onnxruntime intra-op threads (0: all cores); one per worker is the most efficient
 
 
+def _session(model: Path, threads: int):
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise EngineUnavailable("onnxruntime is not installed: pip install onnxruntime") from e
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 class PaddleDetector:
     """PP-OCR's DB text detector through onnxruntime, from a local file."""
 
     name = "rapidocr"
 
     def __init__(self, model: Path | None = None, settings: DetectorSettings | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise EngineUnavailable("onnxruntime is not installed: pip install onnxruntime") from e
         self.model = Path(model) if model else default_model()
         if not self.model.is_file():
             raise EngineUnavailable(f"detection model {self.model} does not exist")
         self.settings = settings or DetectorSettings()
-        options = ort.SessionOptions()
-        if self.settings.threads:
-            options.intra_op_num_threads = self.settings.threads
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.model), options, providers=["CPUExecutionProvider"])
+        self.session = _session(self.model, self.settings.threads)
         self.input = self.session.get_inputs()[0].name
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
@@ -170,7 +181,87 @@ class TesseractDetector:
         return self._tesseract.image_to_string(rgb, lang=self.language, config="--psm 11")
 
 
+class Reader(Protocol):
+    name: str
+
+    def read(self, rgb: np.ndarray) -> tuple[str, float]:
+        """The text of one line in an 8-bit RGB crop, and a confidence from 0 to 1."""
+
+
+class PaddleReader:
+    """PP-OCR's text recognition network (CTC) through onnxruntime, from a local file."""
+
+    name = "rapidocr"
+    HEIGHT = 48  # the network's input height
+
+    def __init__(self, model: Path | None = None, threads: int = 1) -> None:
+        models = bundled_models("_rec") if model is None else [Path(model)]
+        rank = {name: i for i, name in enumerate(READER_PREFERENCE)}
+        models = sorted((m for m in models if m.is_file()), key=lambda p: (rank.get(p.name, len(rank)), p.name))
+        if not models:
+            raise EngineUnavailable(
+                "no PP-OCR recognition model is installed: pip install rapidocr (3.x) or rapidocr-onnxruntime (1.4.x)"
+            )
+        self.model = models[0]
+        self.session = _session(self.model, threads)
+        characters = self.session.get_modelmeta().custom_metadata_map.get("character")
+        if not characters:
+            raise EngineUnavailable(f"{self.model.name} holds no character list; it cannot be read without one")
+        # class 0 is CTC's blank; the last is the space the network was trained with
+        self.characters = ["", *characters.splitlines(), " "]
+        self.input = self.session.get_inputs()[0].name
+
+    def read(self, rgb: np.ndarray) -> tuple[str, float]:
+        h, w = rgb.shape[:2]
+        if h < 2 or w < 2:
+            return "", 0.0
+        width = max(16, int(np.ceil(self.HEIGHT * w / h)))
+        x = cv2.resize(np.ascontiguousarray(rgb[:, :, ::-1]), (width, self.HEIGHT))  # trained on BGR
+        x = x.astype(np.float32).transpose(2, 0, 1) * (2 / 255.0) - 1.0
+        scores = self.session.run(None, {self.input: x[None]})[0][0]
+        best = scores.argmax(1)
+        keep = (best != 0) & np.r_[True, best[1:] != best[:-1]]  # CTC: drop blanks and repeats
+        if not keep.any():
+            return "", 0.0
+        text = "".join(self.characters[i] if i < len(self.characters) else "" for i in best[keep])
+        return text, float(scores.max(1)[keep].mean())
+
+
+class TesseractReader:
+    """tesseract reading one line (``--psm 7``)."""
+
+    name = "tesseract"
+
+    def __init__(self, language: str = "eng") -> None:
+        self._tesseract = TesseractDetector(0.0, language)._tesseract
+        self.language = language
+
+    def read(self, rgb: np.ndarray) -> tuple[str, float]:
+        data = self._tesseract.image_to_data(rgb, lang=self.language, config="--psm 7",
+                                             output_type=self._tesseract.Output.DICT)
+        words = [(str(t).strip(), float(c)) for t, c in zip(data["text"], data["conf"], strict=True) if str(t).strip()]
+        if not words:
+            return "", 0.0
+        return " ".join(t for t, _ in words), max(0.0, min(1.0, sum(c for _, c in words) / len(words) / 100))
+
+
 _ENGINES: dict[tuple, Engine] = {}
+_READERS: dict[tuple, Reader] = {}
+
+
+def get_reader(name: str, threads: int = 1) -> Reader:
+    """One reader per process and engine: loading a network takes time."""
+    key = (name, threads, os.getpid())
+    reader = _READERS.get(key)
+    if reader is None:
+        if name == "rapidocr":
+            reader = PaddleReader(threads=threads)
+        elif name == "tesseract":
+            reader = TesseractReader()
+        else:
+            raise EngineUnavailable(f"unknown text reading engine {name!r}")
+        _READERS[key] = reader
+    return reader
 
 
 def get_engine(name: str, model: Path | None = None, settings: DetectorSettings | None = None,

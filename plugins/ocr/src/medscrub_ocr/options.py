@@ -44,6 +44,14 @@ class OcrOptions(BaseModel):
     )
     frame_tolerance: int = Field(8, ge=0, le=255, description="cine: a pixel differs from the first frame by more")
     previews: int = Field(1, ge=0, le=16, description="before/after pictures per image (frames with most boxes)")
+    verify: Literal["off", "flagged", "all"] = Field(
+        "flagged", description="medscrub verify and [run] deep_verify: read the text in the pixels of outputs whose "
+        "input may show text (DICOM flagged as in only_flagged, and plain images), of every output with pixels, "
+        "or of none; medscrub verify --ocr overrides it"
+    )
+    verify_any_text: bool = Field(
+        False, description="report any text read in the pixels, not only the original's identifying values"
+    )
 
     @field_validator("scales")
     @classmethod

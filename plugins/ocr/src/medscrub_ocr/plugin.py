@@ -7,7 +7,7 @@ from pathlib import Path
 
 from medscrub import Asset, Claim, Cleaner, Format, MedscrubError, hookimpl
 
-from . import cleaner, image
+from . import cleaner, image, verify
 from .engines import EngineUnavailable
 from .options import OcrOptions
 
@@ -79,6 +79,13 @@ def medscrub_write(asset: Asset, sink, context) -> bool | None:
 
 @hookimpl
 def medscrub_verify(output: Path, original: Path | None, format: str, context):
+    """Plain images: metadata left.  Plain images and DICOM: identifying
+    text read in the pixels (``[ocr] verify``, ``medscrub verify --ocr``)."""
+    if context is not None:
+        context.cache(verify.CACHE).setdefault("ocr_checked", 0)  # tells medscrub verify that OCR is here
+    if format == "dicom":
+        return verify.verify_dicom(Path(output), original, context, cleaner.options_of(context))
     if format != image.FORMAT:
         return None
-    return image.verify(Path(output))
+    return image.verify(Path(output)) + verify.verify_image(Path(output), original, context,
+                                                            cleaner.options_of(context))

@@ -90,17 +90,32 @@ def fan_mask(height: int, width: int) -> np.ndarray:
     return (r > height * 0.08) & (r < height * 0.82) & (np.abs(angle) < 38)
 
 
+def _background(nrng: np.random.Generator, fan: np.ndarray) -> np.ndarray:
+    """Dim speckle, and brighter speckle fading with depth in the fan: 8-bit RGB."""
+    height, width = fan.shape
+    base = speckle(nrng, (height, width), 14.0)
+    depth = np.linspace(1.0, 0.45, height)[:, None]
+    base[fan] = speckle(nrng, (height, width), 80.0)[fan] * np.broadcast_to(depth, (height, width))[fan]
+    return np.repeat(base.astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def banner(lines: list[str], width: int = 640, height: int = 480, seed: int = 0, size: int = 16) -> np.ndarray:
+    """An ultrasound-like frame with ``lines`` written in its top left
+    corner, where devices put the patient banner: 8-bit RGB."""
+    image = Image.fromarray(_background(np.random.default_rng(seed), fan_mask(height, width)))
+    draw = ImageDraw.Draw(image)
+    font = _font(fonts()[0], size)
+    for i, line in enumerate(lines):
+        draw.text((6, 6 + i * (size + 6)), line, fill=(230, 230, 230), font=font)
+    return np.asarray(image).copy()
+
+
 def render(seed: int, width: int = 800, height: int = 600, strings: int = 8, over_anatomy: int = 1) -> Frame:
     """One frame with ``strings`` planted strings; ``over_anatomy`` of them
     over the fan, the rest in the borders where devices put them."""
     rng = random.Random(seed)
-    nrng = np.random.default_rng(seed)
-    base = speckle(nrng, (height, width), 14.0)  # a dim speckled background
     fan = fan_mask(height, width)
-    depth = np.linspace(1.0, 0.45, height)[:, None]
-    base[fan] = speckle(nrng, (height, width), 80.0)[fan] * np.broadcast_to(depth, (height, width))[fan]
-    pixels = np.repeat(base.astype(np.uint8)[:, :, None], 3, axis=2)
-    image = Image.fromarray(pixels)
+    image = Image.fromarray(_background(np.random.default_rng(seed), fan))
     draw = ImageDraw.Draw(image)
     families = fonts()
     taken = np.zeros((height, width), bool)
