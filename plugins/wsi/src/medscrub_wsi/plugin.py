@@ -8,6 +8,8 @@ from medscrub import Asset, Claim, Format, MedscrubError, hookimpl
 from medscrub.verification import scan_bytes
 
 from . import edit
+from .mrxs import slide_paths
+from .mrxs_edit import MrxsData, is_mrxs_item, is_mrxs_output, prepare_mrxs, read_mrxs, verify_mrxs, write_mrxs
 from .options import WsiOptions
 from .reader import SlideData, is_slide_file, prepare, read_item
 from .slide import VENDORS
@@ -49,6 +51,11 @@ def medscrub_check_rules(rules, context) -> list[str] | None:
 
 @hookimpl
 def medscrub_claim(path: Path, context) -> Claim | None:
+    mrxs = slide_paths(path)
+    if mrxs is not None:
+        # the .mrxs file and its data folder are one item; discovery asks
+        # about the folder first (it sorts before "name.mrxs")
+        return Claim(FORMAT, tuple(p for p in sorted(mrxs, key=lambda p: p != path) if p.exists()))
     if is_slide_file(path):
         return Claim(FORMAT, (path,))
     return None
@@ -58,6 +65,8 @@ def medscrub_claim(path: Path, context) -> Claim | None:
 def medscrub_read(item, context) -> Asset | None:
     if item.format != FORMAT:
         return None
+    if is_mrxs_item(item):
+        return read_mrxs(item, context)
     return read_item(item, context)
 
 
@@ -65,7 +74,10 @@ def medscrub_read(item, context) -> Asset | None:
 def medscrub_apply_rules(asset: Asset, rules, context) -> bool | None:
     if asset.format != FORMAT:
         return None
-    prepare(asset, rules, context, _options(context))
+    if isinstance(asset.data, MrxsData):
+        prepare_mrxs(asset, rules, context, _options(context))
+    else:
+        prepare(asset, rules, context, _options(context))
     return True
 
 
@@ -83,7 +95,9 @@ def medscrub_inspect(asset: Asset, context) -> None:
         asset.quarantine = "DICOM WSI overview instance left out: it shows the label ([wsi] dicom_overview = 'remove')"
 
 
-def _output_name(data: SlideData) -> str:
+def _output_name(data: SlideData | MrxsData) -> str:
+    if isinstance(data, MrxsData):
+        return f"{data.pseudonym}.mrxs"
     suffixes = [s.lower() for s in Path(data.name).suffixes]
     suffix = "".join(suffixes[-2:]) if suffixes[-2:-1] == [".ome"] else "".join(suffixes[-1:])
     return f"{data.pseudonym}{suffix}"
@@ -100,8 +114,11 @@ def medscrub_output_name(asset: Asset, context) -> str | None:
 def medscrub_write(asset: Asset, sink, context) -> bool | None:
     if asset.format != FORMAT:
         return None
-    data: SlideData = asset.data
     options = _options(context)
+    if isinstance(asset.data, MrxsData):
+        write_mrxs(asset, sink, context, options)
+        return True
+    data: SlideData = asset.data
     if data.plan is None:
         raise MedscrubError("the slide was not planned (medscrub_apply_rules did not run)")
     if options.in_place:
@@ -126,4 +143,6 @@ def medscrub_write(asset: Asset, sink, context) -> bool | None:
 def medscrub_verify(output: Path, original: Path | None, format: str, context):
     if format != FORMAT:
         return None
+    if is_mrxs_output(Path(output), Path(original) if original else None):
+        return verify_mrxs(Path(output), Path(original) if original else None, context)
     return verify_slide(Path(output), Path(original) if original else None, context)

@@ -73,10 +73,16 @@ def read_item(item: Item, context) -> Asset:
     name = item.path.name
     pseudonym = context.pseudonyms.pseudonym("slide", name, prefix="S")
     asset = Asset(item, "wsi", SlideData(slide, name, pseudonym))
-    stem = item.path.name.split(".")[0]
+    remember_file_name(asset, name)
+    return asset
+
+
+def remember_file_name(asset: Asset, name: str) -> None:
+    """A slide's file name usually names the case: its stem is looked for in
+    the output (short names without digits would match by chance)."""
+    stem = name.split(".")[0]
     if len(stem) >= 8 or any(c.isdigit() for c in stem) and len(stem) >= 5:
         asset.remember("label", stem)
-    return asset
 
 
 def wsi_rules(rules) -> dict[str, Rule]:
@@ -87,20 +93,26 @@ def wsi_rules(rules) -> dict[str, Rule]:
     return found
 
 
-def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str | None = None) -> Outcome:
-    """Plan every change of a slide asset and record it."""
-    data: SlideData = asset.data
-    slide = data.slide
+def make_scrubber(asset: Asset, rules, context, vendor: str, name: str, date_policy: str | None = None) -> FieldScrubber:
+    """The field scrubber of one slide: the recipe's wsi rules, the run's date
+    policy and the offset keyed on the slide's file name."""
     pseudonyms = context.pseudonyms
-    scrubber = FieldScrubber(
+    return FieldScrubber(
         asset,
-        slide.vendor,
+        vendor,
         date_policy or context.date_policy,
-        pseudonyms.date_offset(f"slide:{data.name}"),
+        pseudonyms.date_offset(f"slide:{name}"),
         rules=wsi_rules(rules) if rules is not None else {},
         pseudonym=lambda key, value: pseudonyms.pseudonym(f"wsi:{key}", value),
         hasher=lambda key, value: pseudonyms.hash(f"wsi:{key}", value),
     )
+
+
+def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str | None = None) -> Outcome:
+    """Plan every change of a slide asset and record it."""
+    data: SlideData = asset.data
+    slide = data.slide
+    scrubber = make_scrubber(asset, rules, context, slide.vendor, data.name, date_policy)
 
     def label_image(ifd: Ifd) -> tuple[int, int, bytes]:
         t = slide.tiff

@@ -180,6 +180,11 @@ class FieldScrubber:
             new, action = "", "empty"
         return self._done(place, key, value, new, action)
 
+    def set(self, place: str, key: str, old: str, new: str, action: str, detail: str = "") -> str:
+        """Record a value the plugin chose itself (a same-length ID, the slide
+        pseudonym) and remember the old one, as :meth:`scrub` does."""
+        return self._done(place, key, old, new, action, detail=detail)
+
     def _done(self, place: str, key: str, old: str, new: str, action: str, kind: str | None = None,
               detail: str = "", remember: bool = True) -> str:
         if new == old:

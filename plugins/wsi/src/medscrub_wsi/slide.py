@@ -37,6 +37,7 @@ VENDORS = {
     "ventana": "Ventana BIF",
     "ome": "OME-TIFF",
     "generic": "generic tiled TIFF",
+    "mirax": "3DHistech MRXS",
 }
 
 # Tags that describe image structure and never carry text about the patient.
