@@ -49,9 +49,11 @@ def applies(asset: Asset) -> bool:
     if asset.format == IMAGE:
         return True
     if asset.format == "dicom":
+        from medscrub_dicom.volume import datasets_of
+
         from .dicom import has_pixels
 
-        return has_pixels(asset.data)
+        return any(has_pixels(ds) for ds in datasets_of(asset.data))
     return False
 
 
@@ -104,38 +106,60 @@ def clean(asset: Asset, context) -> list[Change]:
 
 
 def clean_dicom(asset: Asset, context, options: OcrOptions) -> list[Change]:
-    from .dicom import DicomImage, transfer_syntax
+    """Every dataset of the asset: one image, or each image of a series that
+    the run grouped for a volume cleaner."""
+    from medscrub_dicom.volume import datasets_of
 
-    ds = asset.data
-    if options.only_flagged and _flag(ds) not in ("yes", "possible"):
+    datasets = datasets_of(asset.data)
+    changes: list[Change] = []
+    boxes: list[str] = []
+    summaries: list[str] = []
+    for n, ds in enumerate(datasets):
+        where = f"image {n + 1} of {len(datasets)}, " if len(datasets) > 1 else ""
+        changes += _clean_dataset(ds, asset, context, options, where, boxes, summaries)
+    if boxes:
+        asset.flags["text_boxes"] = "; ".join(boxes)
+    if summaries:
+        asset.flags["erase_text"] = "; ".join(summaries)
+    return changes
+
+
+def _clean_dataset(ds, asset: Asset, context, options: OcrOptions, where: str, boxes: list[str],
+                   summaries: list[str]) -> list[Change]:
+    from pydicom.uid import UID
+
+    from .dicom import DicomImage, has_pixels, transfer_syntax
+
+    if not has_pixels(ds) or options.only_flagged and _flag(ds) not in ("yes", "possible"):
         return []
     image = DicomImage(ds)
     device = Device(str(ds.get("Manufacturer", "") or ""), str(ds.get("ManufacturerModelName", "") or ""),
                     int(ds.Rows), int(ds.Columns))
     black = image.black()
 
-    def paint(i: int, boxes: list[Box]) -> None:
-        fill(image.array[i], boxes, options.fill, black, indexed=image.indexed)
+    def paint(i: int, found: list[Box]) -> None:
+        fill(image.array[i], found, options.fill, black, indexed=image.indexed)
 
     def frame(i: int) -> np.ndarray:
         return image.frame(i)
 
     result = erase(image.frames_count, frame, paint, device, options, context)
     changes: list[Change] = []
-    old_ts = transfer_syntax(ds)
+    old_ts = UID(transfer_syntax(ds))
+    summary = where + _summary(result, options.engine)
     if any(result.boxes):
         new_ts = image.store()
-        detail = _summary(result, options.engine)
+        detail = summary
         if str(old_ts) != new_ts:
-            detail += f"; transfer syntax {old_ts.name} -> {type(old_ts)(new_ts).name}"
+            detail += f"; transfer syntax {old_ts.name} -> {UID(new_ts).name}"
         changes.append(Change("pixels", "(7FE0,0010) PixelData", NAME, detail))
         _mark_clean_pixel_data(ds)
-        asset.flags["text_boxes"] = boxes_text(result.boxes)
+        boxes.append(where + boxes_text(result.boxes))
         for i in _preview_frames(result.boxes, options.previews):
-            title = f"erase-text frame {i + 1} of {image.frames_count}: {len(result.boxes[i])} boxes"
+            title = f"erase-text {where}frame {i + 1} of {image.frames_count}: {len(result.boxes[i])} boxes"
             asset.previews.append(Preview(title, png(image.frame(i, original=True), result.boxes[i]),
                                           png(image.frame(i), result.boxes[i], (0, 255, 0))))
-    asset.flags["erase_text"] = _summary(result, options.engine)
+    summaries.append(summary)
     if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO":
         ds.BurnedInAnnotation = "NO"
         changes.append(Change("replace", "(0028,0301) BurnedInAnnotation", NAME, "NO: every frame was searched"))
