@@ -26,7 +26,8 @@ class WsiOptions(BaseModel):
     in_place: bool = Field(
         False,
         description="edit the input files themselves instead of writing copies (never the default; "
-        "the input is changed for good and nothing is written to the output folder)",
+        "the input is changed for good and nothing is written to the output folder; TIFF slides only, "
+        "an MRXS slide fails)",
     )
     dicom_label: Literal["remove", "keep"] = Field(
         "remove", description="DICOM WSI: leave out LABEL instances (with medscrub-dicom installed)"
