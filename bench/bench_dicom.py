@@ -1,41 +1,52 @@
 """Throughput of medscrub-dicom against plain pydicom and three peers.
 
-    python bench/bench_dicom.py [--files 2000] [--workers 1] [--tools ...]
+    python bench/bench_dicom.py [--files 2000] [--workers 1,2] [--tools ...] [--json PATH]
 
 Builds a corpus of copies of pydicom's CT, MR and US test files (every copy
 with its own patient, study, series and instance UIDs), then runs each tool
 over the same files in a fresh process, one after the other:
 
     pydicom            dcmread + save_as, nothing changed (the floor)
-    medscrub-api       medscrub.pipeline.run_batch, the DICOM plugin, leak check on
+    medscrub-api       medscrub.pipeline.run_batch(workers=N), leak check on; N=1 is the reference
     medscrub-cli       `medscrub run --workers N`, timed from outside (start-up included)
+    medscrub-dask      `medscrub run --executor dask --workers N`: a LocalCluster
     dicognito          dicognito.anonymizer.Anonymizer().anonymize(ds) + save_as
     deid               deid.dicom.replace_identifiers with deid's default recipe
     dicom-anonymizer   dicomanonymizer.anonymize_dicom_file
 
-Prints files/s per tool and ratios, and writes the numbers to
-bench/results/dicom-<time>.json.  Not a test: numbers depend on the machine.
+The three medscrub tools run once per count of ``--workers``.  Then it
+times the parts of a run that only the client does (start-up, discovery,
+grouping, one manifest line per item) and projects files/s for more workers
+from them (see docs/scale.md).  A tool that is not installed shows as such.
+Prints files/s per tool and ratios, and writes the report to ``--json PATH``
+or else bench/results/dicom-<time>.json.  Not a test: numbers depend on the
+machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
+import benchlib
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 REFERENCE = "medscrub-api"
-TOOLS = ("pydicom", "medscrub-api", "medscrub-cli", "dicognito", "deid", "dicom-anonymizer")
+TOOLS = ("pydicom", "medscrub-api", "medscrub-cli", "medscrub-dask", "dicognito", "deid", "dicom-anonymizer")
+SCALED = ("medscrub-api", "medscrub-cli", "medscrub-dask")  # run once per --workers count
+# what each tool imports: a missing one makes the row "not installed"
+MODULES = {
+    "pydicom": ("pydicom",), "medscrub-api": ("medscrub", "medscrub_dicom"),
+    "medscrub-cli": ("medscrub", "medscrub_dicom"), "medscrub-dask": ("medscrub", "medscrub_dicom", "medscrub_dask"),
+    "dicognito": ("dicognito",), "deid": ("deid",), "dicom-anonymizer": ("dicomanonymizer",),
+}
 # (pydicom test file, share of the corpus): a 512x512 CT slice, a Siemens MR
 # with private CSA headers and overlays, a JPEG 2000 ultrasound image.
 TEMPLATES = (("693_UNCR.dcm", 0.45), ("MR-SIEMENS-DICOM-WithOverlays.dcm", 0.35), ("US1_J2KR.dcm", 0.20))
@@ -122,9 +133,19 @@ def run_tool(tool: str, input_root: Path, output_root: Path, workers: int) -> di
         from medscrub.pseudonyms import Secret
 
         config = RunConfig(None, Secret(SECRET, "bench"), input_root, output_root)
+        stamps: list[float] = []  # when each result reached the client
+
+        def progress(result, total) -> None:
+            if result is not None:
+                stamps.append(time.perf_counter())
+
         start = time.perf_counter()
-        run_batch(config, workers=workers)
+        run_batch(config, workers=workers, progress=progress)
         seconds = time.perf_counter() - start
+        # the rate once results flow: discovery and the pool's start left out
+        steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 and stamps[-1] > stamps[0] else None
+        return {"seconds": seconds, "first_result_s": stamps[0] - start if stamps else None,
+                "steady_files_per_s": steady}
     elif tool == "dicognito":
         from dicognito.anonymizer import Anonymizer
         from pydicom import dcmread
@@ -163,6 +184,42 @@ def run_tool(tool: str, input_root: Path, output_root: Path, workers: int) -> di
     return {"seconds": seconds}
 
 
+def run_client_parts(input_root: Path, output_root: Path, sample: Path) -> dict:
+    """Time what only the client of a run does: build the run context, discover
+    and group the items, and write one manifest line per item (the lines of a
+    real run's manifest, ``sample``, written again into a fresh manifest)."""
+    from dataclasses import fields
+
+    from medscrub.context import RunConfig, RunContext
+    from medscrub.manifest import Manifest
+    from medscrub.model import Item, ItemResult
+    from medscrub.pipeline import discover, group_items
+    from medscrub.pseudonyms import Secret
+
+    config = RunConfig(None, Secret(SECRET, "bench"), input_root.absolute(), output_root.absolute())
+    start = time.perf_counter()
+    context = RunContext(config)
+    context_s = time.perf_counter() - start
+    start = time.perf_counter()
+    items = [found for found in discover(context) if isinstance(found, Item)]
+    discover_s = time.perf_counter() - start
+    start = time.perf_counter()
+    units = group_items(items, context)
+    group_s = time.perf_counter() - start
+    known = {f.name for f in fields(ItemResult)}
+    lines = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results = [ItemResult(**{k: v for k, v in record.items() if k in known}) for record in lines]
+    manifest = Manifest(output_root)
+    start = time.perf_counter()
+    manifest.open({"recipe_sha256": "bench", "secret": "bench"})
+    for result in results:
+        manifest.append(result)
+    manifest.close()
+    manifest_s = time.perf_counter() - start
+    return {"context_s": context_s, "discover_s": discover_s, "group_s": group_s, "items": len(items),
+            "units": len(units), "manifest_s": manifest_s, "manifest_lines": len(results)}
+
+
 def not_done(output_root: Path) -> list[str]:
     """Items a medscrub run did not finish, with the reasons, from its manifest."""
     manifest = output_root / ".medscrub" / "manifest.jsonl"
@@ -176,100 +233,207 @@ def count_outputs(output_root: Path) -> int:
     return sum(1 for p in output_root.rglob("*.dcm") if p.is_file() and ".medscrub" not in p.parts)
 
 
+def medscrub_command(input_root: Path, output_root: Path, work: Path, workers: int, executor: str) -> list[str]:
+    key = work / "secret.key"
+    key.write_bytes(SECRET)
+    exe = shutil.which("medscrub")
+    cmd = [exe, "run"] if exe else [sys.executable, "-c", "from medscrub.cli import main; main()", "run"]
+    return cmd + [str(input_root), str(output_root), "--workers", str(workers), "--executor", executor,
+                  "--secret-file", str(key), "--quiet"]
+
+
+def child(tool: str, input_root: Path, output_root: Path, workers: int, *extra: str) -> dict:
+    """Run ``tool`` in this script's child mode, in a fresh interpreter; its JSON line."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, "--input", str(input_root),
+           "--output", str(output_root), "--workers", str(workers), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+    return json.loads(lines[-1])
+
+
 def measure(tool: str, input_root: Path, work: Path, workers: int) -> dict:
-    """Run ``tool`` in a fresh interpreter and return its row."""
+    """Run ``tool`` over the corpus in a fresh process and return its row.
+
+    The first medscrub run's manifest is kept as ``work/manifest-sample.jsonl``
+    for :func:`run_client_parts`."""
     output_root = work / f"out-{tool}"
     shutil.rmtree(output_root, ignore_errors=True)
-    row: dict = {"tool": tool, "workers": workers if tool.startswith("medscrub") else 1}
-    if tool == "medscrub-cli":
-        key = work / "secret.key"
-        key.write_bytes(SECRET)
-        exe = shutil.which("medscrub") or ""
-        cmd = [exe, "run"] if exe else [sys.executable, "-c", "from medscrub.cli import main; main()", "run"]
-        cmd += [str(input_root), str(output_root), "--workers", str(workers), "--secret-file", str(key), "--quiet"]
+    workers = workers if tool in SCALED else 1
+    missing = benchlib.not_installed(*MODULES[tool])
+    if missing:
+        return benchlib.row(tool, "throughput", None, "files/s", workers=workers, note=missing)
+    got: dict = {}
+    if tool in ("medscrub-cli", "medscrub-dask"):
+        executor = "dask" if tool == "medscrub-dask" else "local"
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        row["seconds"] = time.perf_counter() - start
+        proc = subprocess.run(medscrub_command(input_root, output_root, work, workers, executor),
+                              capture_output=True, text=True)
+        got["seconds"] = time.perf_counter() - start
         if proc.returncode not in (0, 1):
-            row["error"] = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            got["error"] = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
     else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, "--input", str(input_root),
-               "--output", str(output_root), "--workers", str(workers)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            return {**row, "error": tail[:200]}
-        row.update(json.loads(lines[-1]))
+        got = child(tool, input_root, output_root, workers)
+    files = count_outputs(output_root)
     if tool.startswith("medscrub"):
         missed = not_done(output_root)
-        row["errors"] = len(missed)
-        row["not_done"] = missed[:5]
-    row["files"] = count_outputs(output_root)
-    row["files_per_s"] = row["files"] / row["seconds"] if row["seconds"] > 0 else 0.0
+        got.update(errors=len(missed), not_done=missed[:5])
+        sample = output_root / ".medscrub" / "manifest.jsonl"
+        if sample.exists() and not (work / "manifest-sample.jsonl").exists():
+            shutil.copyfile(sample, work / "manifest-sample.jsonl")
     shutil.rmtree(output_root, ignore_errors=True)
-    return row
+    if "error" in got:
+        return benchlib.row(tool, "throughput", None, "files/s", workers=workers, note=f"failed: {got['error']}")
+    rate = files / got["seconds"] if got["seconds"] > 0 else 0.0
+    note = f"{got['errors']} item(s) not done" if got.get("errors") else ""
+    if tool == "medscrub-cli":
+        note = note or "whole process, start-up included"
+    elif tool == "medscrub-dask":
+        note = note or "whole process, LocalCluster start included"
+    return benchlib.row(tool, "throughput", rate, "files/s", workers=workers, note=note,
+                        files=files, files_per_s=rate, **got)
+
+
+def client_parts(input_root: Path, work: Path) -> dict:
+    """The client's own costs: start-up (a whole ``medscrub run`` of an empty
+    folder), and discovery, grouping and manifest lines (timed in a child)."""
+    empty = work / "empty"
+    empty.mkdir(exist_ok=True)
+    out = work / "out-empty"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.run(medscrub_command(empty, out, work, 1, "local"), capture_output=True, text=True)
+    startup = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]}
+    sample = work / "manifest-sample.jsonl"
+    if not sample.exists():
+        return {"error": "no medscrub run left a manifest to time"}
+    parts = child("client", input_root, work / "out-client", 1, "--sample", str(sample))
+    shutil.rmtree(work / "out-client", ignore_errors=True)
+    return {"startup_s": startup, **parts}
+
+
+# -- the projection -----------------------------------------------------------
+
+PROJECT_FILES = 1_000_000  # an archive
+PROJECT_WORKERS = (1, 2, 8, 32, 128, 512)
+
+
+def project(rows: list[dict], client: dict, megabytes_per_file: float) -> dict | None:
+    """Files/s for more workers, from the steady rates of the API runs (1 worker
+    and more) and the client's serial parts (the method is in docs/scale.md)."""
+    steady = {r["workers"]: r.get("steady_files_per_s") for r in rows if r["tool"] == "medscrub-api"}
+    counts = sorted(w for w in steady if w >= 2 and steady[w])
+    if not steady.get(1) or not counts or not client or "error" in client or not client.get("items"):
+        return None
+    fixed = client["startup_s"]  # once per run
+    per_file_serial = (client["discover_s"] + client["group_s"]) / client["items"]  # before any item runs
+    per_file_manifest = client["manifest_s"] / max(client["manifest_lines"], 1)  # while the workers work
+    rate = steady[1]  # one worker's files/s
+    # the share of that rate each of k workers keeps on one node; the largest k stands for a node
+    efficiency = {w: steady[w] / (w * rate) for w in counts}
+    used = min(efficiency[counts[-1]], 1.0)
+    # starting the worker processes: how much later the first result came than with one worker
+    first = {r["workers"]: r.get("first_result_s") for r in rows if r["tool"] == "medscrub-api"}
+    pool_start = max(0.0, first[counts[-1]] - first[1]) if first.get(1) and first.get(counts[-1]) else 0.0
+
+    def files_per_s(workers: int, n: int) -> float:
+        work = rate if workers == 1 else workers * rate * min(efficiency.get(workers, used), 1.0)
+        start = fixed if workers == 1 else fixed + pool_start
+        return n / (start + per_file_serial * n + max(n / work, per_file_manifest * n))
+
+    cli = {r["workers"]: r["value"] for r in rows if r["tool"] == "medscrub-cli" and r["value"]}
+    files = next((r["files"] for r in rows if r["tool"] == "medscrub-api" and r.get("files")), 0)
+    return {
+        "measured": {"startup_s": fixed, "pool_start_s": pool_start,
+                     "discovery_and_grouping_ms_per_file": 1e3 * per_file_serial,
+                     "manifest_ms_per_item": 1e3 * per_file_manifest, "worker_files_per_s": rate,
+                     "efficiency": efficiency, "efficiency_used": used},
+        "check": [{"workers": w, "files": files, "model_files_per_s": files_per_s(w, files),
+                   "cli_files_per_s": cli[w]} for w in sorted(cli) if files],
+        "archive_files": PROJECT_FILES,
+        "rows": [{"workers": w, "files_per_s": files_per_s(w, PROJECT_FILES),
+                  "hours": PROJECT_FILES / files_per_s(w, PROJECT_FILES) / 3600,
+                  "filesystem_mb_per_s": 2 * megabytes_per_file * files_per_s(w, PROJECT_FILES)}
+                 for w in PROJECT_WORKERS],
+        "ceiling_files_per_s": 1 / (per_file_serial + per_file_manifest),
+    }
+
+
+def projection_lines(p: dict | None) -> list[str]:
+    if p is None:
+        return ["projection: needs medscrub-api with --workers 1 and 2 or more, and medscrub-cli for the client's parts"]
+    m = p["measured"]
+    shares = ", ".join(f"{w} workers {e:.2f}" for w, e in m["efficiency"].items())
+    lines = [
+        f"measured: one worker {m['worker_files_per_s']:.1f} files/s once results flow; efficiency {shares}; "
+        f"client start-up {m['startup_s']:.2f} s, pool start {m['pool_start_s']:.2f} s, discovery + grouping "
+        f"{m['discovery_and_grouping_ms_per_file']:.3f} ms/file, manifest {m['manifest_ms_per_item']:.3f} ms/item",
+    ]
+    lines += [f"model check, this corpus, {c['workers']} worker(s): model {c['model_files_per_s']:.1f} files/s, "
+              f"medscrub-cli measured {c['cli_files_per_s']:.1f}" for c in p["check"]]
+    lines.append(f"PROJECTED, not measured (docs/scale.md), {p['archive_files']:,} files like these:")
+    for r in p["rows"]:
+        lines.append(f"  {r['workers']:>4} workers: {r['files_per_s']:>9.0f} files/s, {r['hours']:>7.2f} h, "
+                     f"file system {r['filesystem_mb_per_s']:>8.0f} MB/s read + write")
+    lines.append(f"  ceiling, the client's serial work (discovery + manifest): {p['ceiling_files_per_s']:.0f} files/s")
+    return lines
 
 
 # -- the report ---------------------------------------------------------------
 
 
-def add_ratios(rows: list[dict]) -> None:
-    ref = next((r for r in rows if r["tool"] == REFERENCE and r.get("files_per_s")), None)
-    for row in rows:
-        if ref and row.get("files_per_s"):
-            row["ratio_to_medscrub"] = row["files_per_s"] / ref["files_per_s"]
-
-
 def targets(rows: list[dict]) -> list[str]:
-    by = {r["tool"]: r for r in rows if r.get("files_per_s")}
+    by = {r["tool"]: r for r in rows if r["value"] and r["workers"] == 1}
     lines = []
     me = by.get(REFERENCE)
     if me and "dicognito" in by:
-        x = me["files_per_s"] / by["dicognito"]["files_per_s"]
+        x = me["value"] / by["dicognito"]["value"]
         lines.append(f"medscrub-api / dicognito = {x:.2f}x (target >= 2.0x): {'met' if x >= 2.0 else 'NOT met'}")
     if me and "pydicom" in by:
-        x = me["files_per_s"] / by["pydicom"]["files_per_s"]
+        x = me["value"] / by["pydicom"]["value"]
         lines.append(f"medscrub-api / pydicom read+write = {x:.2f}x (target >= 0.9x): {'met' if x >= 0.9 else 'NOT met'}")
     return lines
-
-
-def table(rows: list[dict]) -> str:
-    head = f"{'tool':<18} {'workers':>7} {'files':>6} {'seconds':>8} {'files/s':>9} {'vs medscrub':>11}  note"
-    out = [head, "-" * len(head)]
-    for r in rows:
-        if "error" in r and not r.get("files_per_s"):
-            out.append(f"{r['tool']:<18} {r.get('workers', 1):>7} {'-':>6} {'-':>8} {'-':>9} {'-':>11}  failed: {r['error']}")
-            continue
-        note = f"{r['errors']} item(s) not done" if r.get("errors") else ""
-        ratio = f"{r['ratio_to_medscrub']:.2f}x" if "ratio_to_medscrub" in r else "-"
-        out.append(
-            f"{r['tool']:<18} {r['workers']:>7} {r['files']:>6} {r['seconds']:>8.2f} {r['files_per_s']:>9.1f}"
-            f" {ratio:>11}  {note}"
-        )
-    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=2000, help="files in the corpus (default 2000)")
-    parser.add_argument("--workers", type=int, default=1, help="medscrub worker processes (peers run one process)")
+    parser.add_argument("--workers", default="1,2",
+                        help="worker counts for the medscrub runs, comma-separated (default 1,2); "
+                             "the other tools run one process")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS))
     parser.add_argument("--corpus", type=Path, help="reuse (or build once into) this corpus folder")
-    parser.add_argument("--json", type=Path, help="also write the results here (bench/run_all.py uses this)")
+    parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sample", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.child == "client":
+        print(json.dumps(run_client_parts(args.input, args.output, args.sample)))
+        return 0
     if args.child:
-        print(json.dumps(run_tool(args.child, args.input, args.output, args.workers)))
+        print(json.dumps(run_tool(args.child, args.input, args.output, int(args.workers))))
         return 0
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         parser.error(f"unknown tool(s) {', '.join(unknown)}; use {', '.join(TOOLS)}")
+    try:
+        counts = sorted({int(n) for n in args.workers.split(",") if n.strip()})
+    except ValueError:
+        parser.error(f"--workers takes whole numbers separated by commas, not {args.workers!r}")
+    if not counts or min(counts) < 1:
+        parser.error("--workers needs at least one count of 1 or more")
+    if benchlib.not_installed("pydicom"):
+        parser.error("pydicom is needed to build the corpus")
+    client: dict = {}
     with tempfile.TemporaryDirectory(prefix="medscrub-bench-") as tmp:
         work = Path(tmp)
         corpus = args.corpus or work / "corpus"
@@ -282,46 +446,29 @@ def main(argv: list[str] | None = None) -> int:
         warm(files)
         rows = []
         for tool in tools:
-            print(f"running {tool} ...", file=sys.stderr)
-            rows.append(measure(tool, corpus, work, args.workers))
-    add_ratios(rows)
-    report = {
-        "bench": "dicom",
-        "unit": "files",
-        "reference": REFERENCE,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
-        "corpus": {"files": len(files), "megabytes": round(size / 1e6, 1), "templates": [t for t, _ in TEMPLATES]},
-        "versions": versions(),
-        "rows": rows,
-        "targets": targets(rows),
-    }
+            for workers in counts if tool in SCALED else [1]:
+                print(f"running {tool} ({workers} worker(s)) ...", file=sys.stderr, flush=True)
+                rows.append(measure(tool, corpus, work, workers))
+        if "medscrub-cli" in tools and not benchlib.not_installed(*MODULES["medscrub-cli"]):
+            print("timing the client's serial parts ...", file=sys.stderr, flush=True)
+            client = client_parts(corpus, work)
+    benchlib.add_ratios(rows, {"throughput": REFERENCE})
+    projection = project(rows, client, size / 1e6 / max(len(files), 1)) if client else None
+    inputs = f"{len(files)} DICOM files, {size / 1e6:.0f} MB (CT, MR with CSA headers, JPEG 2000 US)"
+    report = benchlib.report(
+        "dicom", rows, inputs=inputs, lines=targets(rows) + projection_lines(projection),
+        versions_=benchlib.versions("medscrub", "medscrub-dicom", "medscrub-dask", "pydicom", "dicognito", "deid",
+                                    "dicom-anonymizer", "dask"),
+        corpus={"files": len(files), "megabytes": round(size / 1e6, 1), "templates": [t for t, _ in TEMPLATES]},
+        client=client, projection=projection,
+    )
     sys.stderr.flush()
-    print(f"\nDICOM: {len(files)} files, {size / 1e6:.0f} MB, one process per tool unless noted\n")
-    print(table(rows))
-    for line in report["targets"]:
-        print(line)
-    for row in rows:
-        for line in row.get("not_done", []):
-            print(f"{row['tool']} did not finish {line}")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"dicom-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    for target in filter(None, (path, args.json)):
-        target.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\nresults: {path}", flush=True)
+    benchlib.show(report)
+    for r in rows:
+        for line in r.get("not_done", []):
+            print(f"{r['tool']} did not finish {line}")
+    print(f"\nresults: {benchlib.save(report, args.json)}", flush=True)
     return 0
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for dist in ("medscrub", "medscrub-dicom", "pydicom", "dicognito", "deid", "dicom-anonymizer"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            found[dist] = "not installed"
-    return found
 
 
 if __name__ == "__main__":
