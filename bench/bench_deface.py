@@ -2,9 +2,10 @@
 (PyPI ``mede``, a MedNeXt network) on the same volumes, in one run.
 
     pip install -e ./core -e ./plugins/nifti -e ./plugins/deface
-    pip install --no-deps mede==0.0.12 torchio==1.2.1
-    pip install deprecated humanize jaxtyping psutil   # torchio's and the benchmark's own
-    python bench/bench_deface.py [--volumes ch2,pydeface-head,mni152-brain] [--json out.json]
+    pip install -r requirements-bench.txt                    # what mede and torchio import, psutil
+    pip install --no-deps -r bench/requirements-nodeps.txt   # mede and torchio without their pins
+    python bench/bench_deface.py [--volumes ch2,pydeface-head,mni152-brain] [--tasks deface,skullstrip]
+                                 [--json out.json]
 
 mede pins torch 2.2 and imports torchvision, whose PyPI wheels do not load
 beside the CPU torch installed here.  mede uses torchvision for two things
@@ -17,16 +18,19 @@ threads, each volume in a fresh process; peak memory is the summed resident
 memory of the process tree (mede's data loader starts workers), sampled
 every 50 ms.
 
-Reported per volume and tool: seconds (wall, the whole process: start,
-loading, inference, writing), peak MB, the voxels each removes, their
+Reported per volume, task and tool: seconds (wall, the whole process:
+start, loading, inference, writing), peak MB, the voxels each removes, their
 agreement (Dice of the removed regions), and against the reference masks of
-``medscrub deface evaluate``: face removed %, brain lost %, strip Dice.
+``medscrub deface evaluate``: face removed %, brain lost %, strip Dice.  The
+rows (seconds per volume, ratio to medscrub's) go to ``--json PATH`` or
+else bench/results/deface-<time>.json; the details per volume are under
+"volumes" there.  If mede is not installed its rows say
+so and medscrub's still run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -35,11 +39,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import benchlib
 import nibabel as nib
 import numpy as np
 import psutil
 
 HERE = Path(__file__).resolve().parent
+TASKS = ("deface", "skullstrip")
 DATA = HERE.parent / "plugins" / "deface" / "training" / "data.toml"
 
 STAND_IN = {
@@ -146,24 +152,64 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / s) if s else 1.0
 
 
-def main() -> None:
+def table_rows(volume: dict, tasks: list[str], missing: dict[str, str]) -> list[dict]:
+    """Seconds per volume for each task and tool, the details in the notes."""
+    rows = []
+    for task in tasks:
+        for tool in ("medscrub", "mede"):
+            metric = f"{task}, {volume['volume']}"
+            error = missing[tool] or volume.get(f"{tool}_{task}_error")
+            if error:
+                note = error if missing[tool] else f"failed: {error}"
+                rows.append(benchlib.row(tool, metric, None, "s/volume", note=note))
+                continue
+            parts = [f"peak {volume[f'{tool}_{task}_mb']} MB"]
+            if task == "deface":
+                face = volume.get(f"{tool}_face_removed_pct")
+                parts += [f"face removed {'-' if face is None else face} %",
+                          f"brain lost {volume[f'{tool}_brain_lost_pct']} %"]
+            else:
+                parts.append(f"strip Dice {volume[f'{tool}_strip_dice']}")
+            if tool == "mede" and f"{task}_agreement_dice" in volume:
+                parts.append(f"agreement Dice {volume[f'{task}_agreement_dice']}")
+            rows.append(benchlib.row(tool, metric, volume[f"{tool}_{task}_s"], "s/volume", note="; ".join(parts)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--volumes", default="ch2,pydeface-head,mni152-brain")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of: " + ", ".join(TASKS))
+    parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
+    args = parser.parse_args(argv)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks or set(tasks) - set(TASKS):
+        parser.error(f"--tasks takes a subset of {', '.join(TASKS)}")
+    names = [n.strip() for n in args.volumes.split(",") if n.strip()]
+    # mede also needs torchio, which its --no-deps install leaves to the user
+    missing = {"medscrub": benchlib.not_installed("torch", "medscrub_deface"),
+               "mede": benchlib.not_installed("mede", "torchio")}
 
-    sys.path.insert(0, str(HERE.parent / "plugins" / "deface" / "src"))
-    from medscrub_deface import labels
-    from medscrub_deface.model import BRAIN
+    if missing["medscrub"]:  # the heads are medscrub-deface's evaluation data
+        missing["mede"] = missing["mede"] or f"not run: the volumes come from medscrub-deface ({missing['medscrub']})"
+        volumes = [{"volume": name} for name in names]
+    else:
+        sys.path.insert(0, str(HERE.parent / "plugins" / "deface" / "src"))
+        from medscrub_deface import labels
+        from medscrub_deface.model import BRAIN
 
-    heads = labels.heads(DATA, None)
-    rows = []
+        print("building the evaluation heads ...", file=sys.stderr, flush=True)
+        heads = labels.heads(DATA, None)
+        unknown = [n for n in names if n not in heads]
+        if unknown:
+            parser.error(f"unknown volume(s) {', '.join(unknown)}; use {', '.join(heads)}")
+        volumes = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         shim = stand_in(tmp / "stand-in")
         env_ours = dict(os.environ, OMP_NUM_THREADS="2")
         env_mede = dict(env_ours, PYTHONPATH=os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")])))
-        for name in args.volumes.split(","):
+        for name in names if not missing["medscrub"] else []:
             h = heads[name]
             src = tmp / f"{name}.nii.gz"
             nib.save(nib.Nifti1Image(h.image.astype(np.float32), h.affine), str(src))
@@ -171,15 +217,17 @@ def main() -> None:
             brain_ref = h.target == BRAIN
             row = {"volume": name, "shape": "x".join(map(str, h.image.shape))}
             removed = {}
-            for task in ("deface", "skullstrip"):
+            for task in tasks:
                 for tool, script, env in (("medscrub", OURS, env_ours), ("mede", MEDE, env_mede)):
+                    if missing[tool]:
+                        continue
                     out = tmp / f"{name}-{tool}-{task}"
                     out.mkdir()
                     try:
                         seconds, peak, _ = measure([sys.executable, "-c", script, str(src), str(out), task], env)
                     except RuntimeError as e:
                         row[f"{tool}_{task}_error"] = str(e)
-                        print(f"{name} {tool} {task}: {e}", flush=True)
+                        print(f"{name} {tool} {task}: {e}", file=sys.stderr, flush=True)
                         continue
                     (result,) = sorted(out.glob("*.nii.gz"))
                     gone = removed_mask(src, result)
@@ -191,16 +239,21 @@ def main() -> None:
                         row[f"{tool}_brain_lost_pct"] = round(100 * float((gone & brain_ref).sum()) / brain_ref.sum(), 4)
                     else:
                         row[f"{tool}_strip_dice"] = round(dice(~gone & (h.image > h.image.min()), brain_ref), 4)
-                    print(f"{name} {tool} {task}: {seconds:.1f} s, {peak:.0f} MB", flush=True)
+                    print(f"{name} {tool} {task}: {seconds:.1f} s, {peak:.0f} MB", file=sys.stderr, flush=True)
                 if ("medscrub", task) in removed and ("mede", task) in removed:
                     row[f"{task}_agreement_dice"] = round(dice(removed["medscrub", task], removed["mede", task]), 4)
                     row[f"{task}_time_ratio"] = round(row[f"mede_{task}_s"] / row[f"medscrub_{task}_s"], 1)
                     row[f"{task}_memory_ratio"] = round(row[f"mede_{task}_mb"] / row[f"medscrub_{task}_mb"], 1)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+            volumes.append(row)
+    rows = [r for volume in volumes for r in table_rows(volume, tasks, missing)]
+    benchlib.add_ratios(rows, {r["metric"]: "medscrub" for r in rows})
+    inputs = f"{len(names)} head volume(s) ({', '.join(names)}), CPU, 2 threads, each run a fresh process"
+    report = benchlib.report("deface", rows, inputs=inputs, volumes=volumes,
+                             versions_=benchlib.versions("medscrub-deface", "torch", "mede", "torchio"))
+    benchlib.show(report)
+    print(f"\nresults: {benchlib.save(report, args.json)}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Burned-in text: medscrub-ocr against presidio-image-redactor's DICOM redactor.
 
-    python bench/bench_ocr.py [--frames 30] [--tools medscrub,medscrub-tesseract,presidio]
+    python bench/bench_ocr.py [--frames 30] [--tools medscrub,medscrub-tesseract,presidio] [--json PATH]
 
 Renders the synthetic frames of medscrub_ocr.synthetic (800 x 600, random
 names, dates and IDs in varied fonts and sizes over speckle and a fan; seeds
@@ -28,26 +28,26 @@ English spaCy pipeline from disk (no named-entity model, so only its pattern
 recognisers and the DICOM metadata find PHI).  Those numbers are presidio
 without its NER and are labelled so.
 
-Writes bench/results/ocr-<time>.json.  Not a test: numbers depend on the machine.
+Writes ``--json PATH`` or else bench/results/ocr-<time>.json: seconds per
+frame and recall per tool, with ratios to medscrub's.  A tool that is
+not installed shows as such.  Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
 import platform
-import sys
 import tempfile
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
+import benchlib
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 TOOLS = ("medscrub", "medscrub-workers", "medscrub-tesseract", "presidio")
 
 
@@ -150,6 +150,11 @@ def presidio_engine(blank: bool):
     return DicomImageRedactorEngine(image_analyzer_engine=ImageAnalyzerEngine(analyzer_engine=analyzer))
 
 
+def spacy_model_installed() -> bool:
+    """Whether the spaCy model presidio's default analyzer needs is installed."""
+    return importlib.util.find_spec("en_core_web_lg") is not None
+
+
 def run_presidio(frames_, blank: bool):
     engine = presidio_engine(blank)
     out = []
@@ -185,33 +190,56 @@ def measure(name: str, run, frames_) -> dict:
     }
 
 
+def table_rows(r: dict) -> list[dict]:
+    """The two rows of one tool's result: seconds per frame and recall."""
+    if not r["ran"]:
+        note = r["reason"] if r["reason"].startswith("not installed") else f"did not run: {r['reason']}"
+        return [benchlib.row(r["tool"], metric, None, unit, note=note)
+                for metric, unit in (("time", "s/frame"), ("recall", "share"))]
+    loaded = r.get("seconds_per_frame_loaded")
+    note = f"{r['cpu_seconds_per_frame']:.3f} CPU s/frame" + (f"; {loaded:.3f} s/frame once started" if loaded else "")
+    return [benchlib.row(r["tool"], "time", r["seconds_per_frame"], "s/frame", note=note),
+            benchlib.row(r["tool"], "recall", r["recall"], "share", better="higher",
+                         note=f"{r['found']}/{r['planted']} strings; anatomy changed mean "
+                              f"{r['anatomy_changed_mean']:.4f}, max {r['anatomy_changed_max']:.4f}")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    frames_ = frames(args.frames)
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        parser.error(f"unknown tool(s) {', '.join(unknown)}; use {', '.join(TOOLS)}")
+    ours = benchlib.not_installed("medscrub_ocr")  # it also renders the frames
+    frames_ = [] if ours else frames(args.frames)
     results = []
     for tool in tools:
-        if tool == "medscrub":
+        name = f"medscrub-{args.workers}-workers" if tool == "medscrub-workers" else tool
+        missing = ours or (benchlib.not_installed("presidio_image_redactor") if tool == "presidio" else "")
+        if missing:
+            results.append({"tool": name, "ran": False, "reason": missing})
+        elif tool == "medscrub":
             results.append(measure(tool, lambda f: run_medscrub(f, "rapidocr"), frames_))
         elif tool == "medscrub-workers":
             busy: list[float] = []
-            results.append(measure(f"medscrub-{args.workers}-workers",
-                                   lambda f, busy=busy: run_medscrub_workers(f, args.workers, busy), frames_))
+            results.append(measure(name, lambda f, busy=busy: run_medscrub_workers(f, args.workers, busy), frames_))
             if busy:  # the pool's start and the network loading left out
                 results[-1]["seconds_per_frame_loaded"] = round(max(busy) / args.frames, 3)
         elif tool == "medscrub-tesseract":
             results.append(measure(tool, lambda f: run_medscrub(f, "tesseract"), frames_))
         elif tool == "presidio":
             results.append(measure("presidio", lambda f: run_presidio(f, False), frames_))
+            if not results[-1]["ran"] and not spacy_model_installed():
+                results[-1]["reason"] = f"no spaCy en_core_web_lg here, and fetching it failed: {results[-1]['reason']}"
             if not results[-1]["ran"]:
                 results.append(measure("presidio-blank", lambda f: run_presidio(f, True), frames_))
-        else:
-            parser.error(f"unknown tool {tool}")
-    print(f"{args.frames} synthetic frames of 800 x 600, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    inputs = f"{args.frames} synthetic frames of 800 x 600 with planted text"
+    print(f"{inputs}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
     for r in results:
         if r["ran"]:
             loaded = r.get("seconds_per_frame_loaded")
@@ -221,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"anatomy changed mean {r['anatomy_changed_mean']:.4f} max {r['anatomy_changed_max']:.4f}")
         else:
             print(f"{r['tool']:20s} did not run: {r['reason']}")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    record = {"when": stamp, "python": sys.version.split()[0], "cpus": os.cpu_count(), "results": results}
-    (RESULTS / f"ocr-{stamp}.json").write_text(json.dumps(record, indent=2))
+    rows = [row for r in results for row in table_rows(r)]
+    benchlib.add_ratios(rows, {"time": "medscrub", "recall": "medscrub"})
+    report = benchlib.report(
+        "ocr", rows, inputs=inputs, results=results,
+        versions_=benchlib.versions("medscrub-ocr", "rapidocr", "onnxruntime", "presidio-image-redactor",
+                                    "presidio-analyzer", "spacy"))
+    benchlib.show(report)
+    print(f"\nresults: {benchlib.save(report, args.json)}", flush=True)
     return 0
 
 

@@ -7,10 +7,12 @@ and macro at the end, PHI in every description), then in one run:
    output before it lands),
 2. ``medscrub`` on it, in a subprocess whose peak RSS is measured,
 
-and prints seconds, the ratio and the peak memory.  Not a test; not in CI.
+and prints seconds, the ratio and the peak memory.  The rows go to
+``--json PATH`` or else bench/results/wsi-<time>.json.  Not a test; not in
+CI.
 
     python bench/bench_wsi.py                 # 2 GB slide in a temporary folder
-    python bench/bench_wsi.py --gb 6 --dir /data/tmp
+    python bench/bench_wsi.py --gb 6 --dir /data/tmp [--json PATH]
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import struct
 import subprocess
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchlib
 
 TILE = 512
 TILE_BYTES = TILE * TILE * 3  # uncompressed RGB tiles
@@ -165,56 +168,84 @@ print(json.dumps({"status": result.status, "reason": result.reason, "item_second
 """
 
 
-def main() -> int:
+def medscrub_run(inp: Path, out: Path, recipe: Path | None) -> dict:
+    """One medscrub run in a fresh process: what it reports, or its error."""
+    command = [sys.executable, "-c", CHILD, str(inp), str(out)] + ([str(recipe)] if recipe else [])
+    child = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        return {"error": (child.stderr.strip().splitlines() or [f"exit {child.returncode}"])[-1][:200]}
+    report = json.loads(lines[-1])
+    if report["output"]:
+        report["output_gib"] = (out / report["output"][0]).stat().st_size / (1 << 30)
+    shutil.rmtree(out, ignore_errors=True)
+    return report
+
+
+def run_rows(label: str, report: dict, copy_s: float) -> dict:
+    if "error" in report:
+        return benchlib.row(label, "whole run", None, "s", note=f"failed: {report['error']}")
+    note = (f"item (read, plan, write, fsync) {report['item_seconds']:.2f} s = "
+            f"{report['item_seconds'] / copy_s:.2f}x; peak RSS {report['peak_rss_mb']:.0f} MB")
+    if report["status"] != "done":
+        note += f"; status {report['status']}: {report['reason']}"
+    return benchlib.row(label, "whole run", report["wall"], "s", note=note, **report)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="slide size in GiB (default 2)")
     parser.add_argument("--dir", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-wsi-", dir=args.dir))
-    try:
-        inp = work / "in"
-        inp.mkdir()
-        slide = inp / "BenchPatient_MRN0000001.svs"
-        t0 = time.perf_counter()
-        generate(slide, args.gb)
-        size = slide.stat().st_size
-        print(f"generated {size / (1 << 30):.2f} GiB in {time.perf_counter() - t0:.1f} s: {slide}")
-        # warm the page cache the same way for both
-        with open(slide, "rb") as f:
-            while f.read(64 << 20):
-                pass
-        copy_s = plain_copy(slide, work / "copy.svs")
-        (work / "copy.svs").unlink()
-        edit_s, copy_nofsync = edit_only(inp, slide, work)
-        print(f"plain copy (no fsync, best of 3):   {copy_nofsync:7.2f} s")
-        print(f"plugin edit alone (same):           {edit_s:7.2f} s  ratio {edit_s / copy_nofsync:.2f}")
-        print(f"plain copy + fsync:                 {copy_s:7.2f} s")
-        no_verify = work / "no-verify.toml"
-        no_verify.write_text("[run]\nverify = false\n")
-        for title, recipe in (("with the core's leak check", None), ("without it ([run] verify = false)", no_verify)):
-            out = work / "out"
-            command = [sys.executable, "-c", CHILD, str(inp), str(out)] + ([str(recipe)] if recipe else [])
-            child = subprocess.run(command, capture_output=True, text=True, check=False)
-            if child.returncode != 0 or not child.stdout.strip():
-                print(child.stderr, file=sys.stderr)
-                return 1
-            report = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"medscrub, {title}: status {report['status']}{' ' + report['reason'] if report['reason'] else ''}")
-            print(f"  item (read, plan, write, fsync): {report['item_seconds']:7.2f} s  "
-                  f"ratio {report['item_seconds'] / copy_s:.2f}")
-            print(f"  whole run:                       {report['wall']:7.2f} s  ratio {report['wall'] / copy_s:.2f}")
-            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
-            print(f"  peak RSS:                        {report['peak_rss_mb']:7.1f} MB (in the child; "
-                  f"largest child so far {children:.1f} MB)")
-            if report["output"]:
-                size = (out / report["output"][0]).stat().st_size
-                print(f"  output {size / (1 << 30):.2f} GiB (label and macro at the end cut off)")
-            shutil.rmtree(out)
-        return 0
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
+    args = parser.parse_args(argv)
+    missing = benchlib.not_installed("medscrub", "medscrub_wsi")
+    inputs = missing  # replaced by what was measured
+    if missing:
+        rows = [benchlib.row(tool, metric, None, "s", note=missing) for tool, metric in (
+            ("plain copy", "edit only, no fsync"), ("medscrub-wsi edit", "edit only, no fsync"),
+            ("plain copy + fsync", "whole run"), ("medscrub, leak check on", "whole run"),
+            ("medscrub, leak check off", "whole run"))]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bench-wsi-", dir=args.dir))
+        try:
+            inp = work / "in"
+            inp.mkdir()
+            slide = inp / "BenchPatient_MRN0000001.svs"
+            t0 = time.perf_counter()
+            generate(slide, args.gb)
+            size = slide.stat().st_size
+            inputs = f"a generated SVS-like BigTIFF of {size / (1 << 30):.2f} GiB, warm page cache"
+            print(f"generated {size / (1 << 30):.2f} GiB in {time.perf_counter() - t0:.1f} s: {slide}",
+                  file=sys.stderr, flush=True)
+            # warm the page cache the same way for both
+            with open(slide, "rb") as f:
+                while f.read(64 << 20):
+                    pass
+            copy_s = plain_copy(slide, work / "copy.svs")
+            (work / "copy.svs").unlink()
+            edit_s, copy_nofsync = edit_only(inp, slide, work)
+            no_verify = work / "no-verify.toml"
+            no_verify.write_text("[run]\nverify = false\n")
+            checked = medscrub_run(inp, work / "out", None)
+            unchecked = medscrub_run(inp, work / "out", no_verify)
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        rows = [
+            benchlib.row("plain copy", "edit only, no fsync", copy_nofsync, "s", note="shutil.copyfile, best of 3"),
+            benchlib.row("medscrub-wsi edit", "edit only, no fsync", edit_s, "s",
+                         note="the plugin's streaming edit alone, best of 3"),
+            benchlib.row("plain copy + fsync", "whole run", copy_s, "s"),
+            run_rows("medscrub, leak check on", checked, copy_s),
+            run_rows("medscrub, leak check off", unchecked, copy_s),
+        ]
+    benchlib.add_ratios(rows, {"edit only, no fsync": "plain copy", "whole run": "plain copy + fsync"})
+    report = benchlib.report("wsi", rows, inputs=inputs, versions_=benchlib.versions("medscrub", "medscrub-wsi"),
+                             size_gib=args.gb)
+    benchlib.show(report)
+    print(f"\nresults: {benchlib.save(report, args.json)}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
