@@ -1,120 +1,156 @@
 """Run every benchmark in bench/ and print one table of throughput and ratios.
 
-    python bench/run_all.py [--only dicom,twix] [--args "dicom:--files 500"]
+    python bench/run_all.py [--only dicom,twix] [--args "dicom:--files 500"] [--smoke]
 
 Each ``bench/bench_<name>.py`` runs in its own interpreter, one after the
-other (they would compete for the cores otherwise).  It installs nothing:
-a peer that is not installed shows as failed in its script's table.
+other (they would compete for the cores otherwise), with ``--json PATH``; the
+rows it writes there (see bench/benchlib.py) are merged into one table,
+printed on stdout and written as JSON and Markdown to
+bench/results/run_all-<time>.{json,md}.  The benches' own output goes to
+stderr as they run.  Nothing is installed: a peer that is missing shows as
+"not installed", and a bench that writes no report shows as failed with the
+last line it printed.
 
-The contract a bench script keeps (see bench/README.md): it accepts
-``--json PATH`` and writes there
-
-    {"bench": "<name>", "unit": "files", "reference": "<tool the ratios use>",
-     "rows": [{"tool": ..., "files": n, "seconds": s, "files_per_s": r, ...}]}
-
-(``unit`` may be another word, such as "scans"; the count and rate keys are
-then ``<unit>`` and ``<unit>_per_s``).  A script without ``--json`` is run
-without it, and its newest ``bench/results/<name>*.json`` is read instead.
+``--smoke`` gives every bench tiny inputs, to check the harness in a minute or
+two; its numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import benchlib
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+ORDER = ("dicom", "deface", "wsi", "twix", "ocr")  # then any other bench_*.py, by name
+SMOKE = {
+    "dicom": ["--files", "100"],
+    "deface": ["--volumes", "ch2", "--tasks", "deface"],
+    "wsi": ["--gb", "0.05"],
+    "twix": ["--size", "0.05"],
+    "ocr": ["--frames", "2"],
+}
 
 
-def scripts(only: set[str] | None) -> list[Path]:
-    found = sorted(HERE.glob("bench_*.py"))
-    return [p for p in found if only is None or p.stem.removeprefix("bench_") in only]
+def scripts(only: set[str] | None, folder: Path = HERE) -> list[Path]:
+    found = {p.stem.removeprefix("bench_"): p for p in folder.glob("bench_*.py")}
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    return [found[n] for n in names if only is None or n in only]
 
 
-def run_script(script: Path, extra: list[str]) -> tuple[dict | None, str]:
-    """Run one bench script; its report and a line on what happened."""
+def run_script(script: Path, extra: list[str]) -> dict:
+    """Run one bench script with ``--json``; its report, or a failed one with
+    the last line it printed.  Its output is passed on to stderr as it comes."""
     name = script.stem.removeprefix("bench_")
-    started = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
+    tail: collections.deque[str] = collections.deque(maxlen=1)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         target = Path(tmp) / "report.json"
-        cmd = [sys.executable, str(script), *extra]
-        accepts_json = "--json" in script.read_text(encoding="utf-8")
-        proc = subprocess.run([*cmd, "--json", str(target)] if accepts_json else cmd, text=True)
-        if target.exists():
-            return json.loads(target.read_text(encoding="utf-8")), f"exit {proc.returncode}"
-    # No --json: the newest results file this run left.
-    newest = sorted(
-        (p for p in RESULTS.glob(f"{name}*.json") if p.stat().st_mtime >= started),
-        key=lambda p: p.stat().st_mtime,
-    )
-    if newest:
-        return json.loads(newest[-1].read_text(encoding="utf-8")), f"exit {proc.returncode}, read {newest[-1].name}"
-    return None, f"exit {proc.returncode}, no results"
+        with subprocess.Popen([sys.executable, str(script), *extra, "--json", str(target)], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sys.stderr.write(line)
+                if line.strip():
+                    tail.append(line.strip())
+        seconds = time.perf_counter() - started
+        if proc.returncode == 0 and target.exists():
+            report = json.loads(target.read_text(encoding="utf-8"))
+        else:
+            why = f"exit {proc.returncode}" + (f": {tail[-1][:200]}" if tail else "")
+            report = benchlib.failed(name, why)
+    report["duration_s"] = round(seconds, 1)
+    return report
 
 
-def rows_of(report: dict, bench: str) -> list[tuple]:
-    unit = report.get("unit", "files")
-    out = []
-    for row in report.get("rows", []):
-        count = row.get(unit, row.get("files", row.get("items")))
-        rate = row.get(f"{unit}_per_s", row.get("files_per_s", row.get("items_per_s")))
-        ratio = next((v for k, v in row.items() if k.startswith("ratio_to")), None)
-        note = row.get("error", "")
-        if row.get("errors"):
-            note = f"{row['errors']} not done"
-        out.append((report.get("bench", bench), row.get("tool", "?"), row.get("workers", 1), unit, count,
-                    row.get("seconds"), rate, ratio, note))
-    return out
+def parse_extra(specs: list[str], smoke: bool) -> dict[str, list[str]]:
+    """Extra arguments per bench: the smoke sizes first, then ``--args`` (the last one wins)."""
+    extra: dict[str, list[str]] = {name: list(args) for name, args in SMOKE.items()} if smoke else {}
+    for spec in specs:
+        name, sep, rest = spec.partition(":")
+        if not sep:
+            raise ValueError(f"--args takes NAME:ARGS, not {spec!r}")
+        extra.setdefault(name.strip(), []).extend(shlex.split(rest))
+    return extra
 
 
-def fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def summary(reports: list[dict]) -> tuple[list[dict], list[str]]:
+    """The merged table, and the lines under it: each bench's lines, then what it ran on."""
+    table = benchlib.merge(reports)
+    lines = []
+    for rep in reports:
+        lines += [f"{rep['bench']}: {line}" for line in rep.get("lines", [])]
+    for rep in reports:
+        took = f", {rep['duration_s']:.0f} s" if "duration_s" in rep else ""
+        lines.append(f"{rep['bench']} inputs: {rep.get('inputs') or '-'}{took}")
+    return table, lines
+
+
+def machine_line(info: dict) -> str:
+    load = info.get("load_average")
+    return (f"machine: {info.get('processor')}, {info.get('usable_cpus', info.get('cpus'))} CPUs, "
+            f"{info.get('memory_gib', '?')} GiB, Python {info.get('python')}, {info.get('platform')}"
+            + (f", load average {load[0]} when started" if load else ""))
+
+
+def markdown(when: str, machine: str, table: list[dict], lines: list[str], command: str) -> str:
+    out = [f"# Benchmarks, {when}", "", f"`{command}`", "", machine, "", benchlib.markdown_table(table), "",
+           benchlib.LEGEND, ""]
+    out += [f"    {line}" for line in lines]
+    return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run every bench/bench_*.py and print one table.")
-    parser.add_argument("--only", help="comma-separated bench names (the part after bench_)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated bench names (the part after bench_), e.g. dicom,twix")
     parser.add_argument("--args", action="append", default=[], metavar="NAME:ARGS",
                         help='extra arguments for one bench, e.g. "dicom:--files 500" (repeatable)')
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny inputs for every bench: checks the harness, the numbers mean nothing")
+    parser.add_argument("--out", type=Path, default=benchlib.RESULTS,
+                        help="where the merged JSON and Markdown go (default bench/results)")
     args = parser.parse_args(argv)
-    only = {n.strip() for n in args.only.split(",")} if args.only else None
-    extra: dict[str, list[str]] = {}
-    for spec in args.args:
-        name, _, rest = spec.partition(":")
-        extra.setdefault(name.strip(), []).extend(shlex.split(rest))
-
+    only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
+    try:
+        extra = parse_extra(args.args, args.smoke)
+    except ValueError as e:
+        parser.error(str(e))
     found = scripts(only)
     if not found:
-        print("no bench_*.py to run", file=sys.stderr)
-        return 2
-    table, notes, targets = [], [], []
+        parser.error("no bench_*.py to run" + (f" named {', '.join(sorted(only))}" if only else ""))
+
+    machine = benchlib.machine()
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    reports = []
     for script in found:
         name = script.stem.removeprefix("bench_")
-        print(f"== {script.name}", file=sys.stderr, flush=True)
-        report, how = run_script(script, extra.get(name, []))
-        notes.append(f"{script.name}: {how}")
-        if report is None:
-            table.append((name, "(no results)", "-", "-", None, None, None, None, how))
-            continue
-        table += rows_of(report, name)
-        targets += [f"{name}: {t}" for t in report.get("targets", [])]
+        print(f"== {script.name} {shlex.join(extra.get(name, []))}", file=sys.stderr, flush=True)
+        reports.append(run_script(script, extra.get(name, [])))
+    table, lines = summary(reports)
 
-    head = f"{'bench':<8} {'tool':<18} {'workers':>7} {'unit':<6} {'count':>6} {'seconds':>8} {'per s':>9} {'ratio':>7}  note"
-    print("\n" + head)
-    print("-" * len(head))
-    for bench, tool, workers, unit, count, seconds, rate, ratio, note in table:
-        print(f"{bench:<8} {tool:<18} {workers!s:>7} {unit:<6} {fmt(count, 'd'):>6} {fmt(seconds, '.2f'):>8}"
-              f" {fmt(rate, '.1f'):>9} {fmt(ratio, '.2f'):>7}  {note}")
-    print("\nratio: the tool's rate divided by its bench's reference (medscrub) rate")
-    for line in targets + notes:
+    print("\n" + ("SMOKE RUN: tiny inputs, the numbers mean nothing\n" if args.smoke else ""))
+    print(benchlib.text_table(table))
+    print("\n" + benchlib.LEGEND)
+    for line in lines:
         print(line)
-    return 0
+    print(machine_line(machine))
+    command = shlex.join(["python", "bench/run_all.py", *(argv if argv is not None else sys.argv[1:])])
+    stem = args.out / f"run_all-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    benchlib.write(stem.with_suffix(".json"), {"when": when, "command": command, "smoke": args.smoke,
+                                               "machine": machine, "table": table, "lines": lines,
+                                               "reports": reports})
+    benchlib.write_text(stem.with_suffix(".md"), markdown(when, machine_line(machine), table, lines, command))
+    print(f"\nresults: {stem}.json, {stem}.md")
+    return 1 if any("failed" in r for r in reports) else 0
 
 
 if __name__ == "__main__":
