@@ -26,6 +26,11 @@ rows (seconds per volume, ratio to medscrub's) go to ``--json PATH`` or
 else bench/results/deface-<time>.json; the details per volume are under
 "volumes" there.  If mede is not installed its rows say
 so and medscrub's still run.
+
+For the first volume the bench also reports the steady state: each tool
+cleans it twice in one process and the second volume's seconds are what
+every further volume of a batch costs once start-up is paid (``--no-steady``
+skips it).
 """
 
 from __future__ import annotations
@@ -108,6 +113,43 @@ OURS = textwrap.dedent('''
     nib.save(nib.Nifti1Image(out, img.affine), sys.argv[2] + "/out.nii.gz")
     ''')
 
+# Steady state: one process cleans the same head twice; the second volume's
+# time is what each further volume of a batch costs once the process, torch
+# and the network are loaded (what `medscrub run` over a folder pays).
+STEADY = {
+    "medscrub": textwrap.dedent('''
+        import sys, time, numpy as np, nibabel as nib, torch
+        torch.set_num_threads(2)
+        from medscrub_deface.segment import predict, removal_region, brain_region
+        for n in range(2):
+            start = time.perf_counter()
+            img = nib.load(sys.argv[1])
+            data = np.asanyarray(img.dataobj).astype(np.float32)
+            masks = predict(data, img.affine)
+            keep = ~removal_region(masks, img.affine) if sys.argv[3] == "deface" else brain_region(masks)
+            nib.save(nib.Nifti1Image(np.where(keep, data, data.min()), img.affine), f"{sys.argv[2]}/out{n}.nii.gz")
+            print(f"volume {n} {time.perf_counter() - start:.3f}", file=sys.stderr)
+        '''),
+    "mede": textwrap.dedent('''
+        import sys, time, torch
+        torch.set_num_threads(2)
+        from mede.dicom_skullstrip_defacing import Inference
+        run = Inference(sys.argv[2], gpu=None, deface=sys.argv[3] == "deface", skullstrip=sys.argv[3] == "skullstrip")
+        for n in range(2):
+            start = time.perf_counter()
+            run(sys.argv[1])
+            print(f"volume {n} {time.perf_counter() - start:.3f}", file=sys.stderr)
+        '''),
+}
+
+
+def steady_seconds(err: str) -> float:
+    """The second volume's time from a STEADY script's stderr."""
+    times = [float(line.split()[2]) for line in err.splitlines() if line.startswith("volume ")]
+    if len(times) < 2:
+        raise RuntimeError("the steady-state run did not report two volumes")
+    return times[1]
+
 
 def stand_in(folder: Path) -> Path:
     for rel, text in STAND_IN.items():
@@ -173,6 +215,14 @@ def table_rows(volume: dict, tasks: list[str], missing: dict[str, str]) -> list[
             if tool == "mede" and f"{task}_agreement_dice" in volume:
                 parts.append(f"agreement Dice {volume[f'{task}_agreement_dice']}")
             rows.append(benchlib.row(tool, metric, volume[f"{tool}_{task}_s"], "s/volume", note="; ".join(parts)))
+        for tool in ("medscrub", "mede"):
+            metric = f"{task}, {volume['volume']}, steady state (second volume in one process)"
+            if f"{tool}_{task}_steady_s" in volume:
+                rows.append(benchlib.row(tool, metric, volume[f"{tool}_{task}_steady_s"], "s/volume",
+                                         note="process, torch and network already loaded"))
+            elif f"{tool}_{task}_steady_error" in volume:
+                rows.append(benchlib.row(tool, metric, None, "s/volume",
+                                         note=f"failed: {volume[f'{tool}_{task}_steady_error']}"))
     return rows
 
 
@@ -181,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volumes", default="ch2,pydeface-head,mni152-brain")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of: " + ", ".join(TASKS))
     parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
+    parser.add_argument("--no-steady", dest="steady", action="store_false",
+                        help="skip the steady-state rows (each tool cleaning the first volume twice in one process)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks or set(tasks) - set(TASKS):
@@ -240,6 +292,20 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         row[f"{tool}_strip_dice"] = round(dice(~gone & (h.image > h.image.min()), brain_ref), 4)
                     print(f"{name} {tool} {task}: {seconds:.1f} s, {peak:.0f} MB", file=sys.stderr, flush=True)
+                if args.steady and name == names[0]:
+                    for tool, env in (("medscrub", env_ours), ("mede", env_mede)):
+                        if missing[tool]:
+                            continue
+                        out = tmp / f"{name}-{tool}-{task}-steady"
+                        out.mkdir()
+                        try:
+                            _, _, err = measure([sys.executable, "-c", STEADY[tool], str(src), str(out), task], env)
+                            row[f"{tool}_{task}_steady_s"] = round(steady_seconds(err), 2)
+                        except RuntimeError as e:
+                            row[f"{tool}_{task}_steady_error"] = str(e)
+                            continue
+                        print(f"{name} {tool} {task}, steady state: {row[f'{tool}_{task}_steady_s']} s",
+                              file=sys.stderr, flush=True)
                 if ("medscrub", task) in removed and ("mede", task) in removed:
                     row[f"{task}_agreement_dice"] = round(dice(removed["medscrub", task], removed["mede", task]), 4)
                     row[f"{task}_time_ratio"] = round(row[f"mede_{task}_s"] / row[f"medscrub_{task}_s"], 1)
