@@ -54,15 +54,19 @@ def test_a_killed_worker_does_not_stop_the_run(tmp_path, secret):
                                        dashboard_address=None, silence_logs=40)
     killed = []
     try:
+        # The workers' process ids, asked before the run: a second client
+        # talking to the cluster during the run would share the executor's
+        # thread and event loop, which distributed does not support.
         with distributed.Client(cluster) as client:
-            def kill_on_first_result(result, total):
-                if result is not None and not killed:  # mid-run: units are still queued
-                    victim = sorted(client.run(os.getpid).values())[0]
-                    os.kill(victim, signal.SIGKILL)
-                    killed.append(victim)
+            victim = sorted(client.run(os.getpid).values())[0]
 
-            summary = run_batch(config(secret, src, tmp_path / "out"), executor="dask", progress=kill_on_first_result,
-                                executor_options={"scheduler": cluster.scheduler_address, "unit_items": 2})
+        def kill_on_first_result(result, total):
+            if result is not None and not killed:  # mid-run: units are still queued
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        summary = run_batch(config(secret, src, tmp_path / "out"), executor="dask", progress=kill_on_first_result,
+                            executor_options={"scheduler": cluster.scheduler_address, "unit_items": 2})
     finally:
         cluster.close()
     assert killed, "the test did not kill a worker"
