@@ -1,7 +1,9 @@
 """Planning a TIFF edit and applying it in one streaming pass.
 
 A :class:`Rewrite` collects what changes: IFDs dropped from their chain,
-tags removed or given new values, an IFD turned into a 1x1 placeholder.
+tags removed or given new values, an IFD turned into a 1x1 placeholder or
+given new image data (a replacement label, a macro with its label painted
+over: one strip, over the old data when it fits, else appended).
 :meth:`Rewrite.compile` turns that into a :class:`Plan`:
 
 * every kept IFD is serialised again at its old offset (it never grows:
@@ -36,6 +38,7 @@ from .tiff import (
     IMAGE_LENGTH,
     IMAGE_WIDTH,
     LONG,
+    LONG8,
     NEW_SUBFILE_TYPE,
     PHOTOMETRIC,
     PLANAR_CONFIG,
@@ -51,6 +54,14 @@ from .tiff import (
 )
 
 CHUNK = 64 << 20  # bytes per copy_file_range call
+# Tags that say how an image's pixels are stored, replaced together with its data: the
+# basics, Predictor 317, ColorMap 320, the tile tags 322-325, ExtraSamples 338, SampleFormat
+# 339, JPEGTables 347, the old-style JPEG tags 512-521 and the YCbCr tags 529-532.
+IMAGE_DATA_TAGS = (
+    BITS_PER_SAMPLE, COMPRESSION, PHOTOMETRIC, STRIP_OFFSETS, SAMPLES_PER_PIXEL, ROWS_PER_STRIP, STRIP_BYTE_COUNTS,
+    PLANAR_CONFIG, 317, 320, 322, 323, 324, 325, 338, 339, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529,
+    530, 531, 532,
+)
 
 
 @dataclass
@@ -129,7 +140,7 @@ class Rewrite:
         for tag in ifd.entries:
             if tag not in keep:
                 self.remove(ifd, tag)
-        s = self._pack
+        s = self.pack
         for tag, typ, value in (
             (NEW_SUBFILE_TYPE, LONG, 1), (IMAGE_WIDTH, LONG, 1), (IMAGE_LENGTH, LONG, 1),
             (BITS_PER_SAMPLE, SHORT, 8), (COMPRESSION, SHORT, 1), (PHOTOMETRIC, SHORT, 1),
@@ -148,36 +159,76 @@ class Rewrite:
     def replace_image(self, ifd: Ifd, width: int, height: int, jpeg: bytes) -> None:
         """Give a stripped IFD a new single-strip 8-bit grey JPEG image; the
         old strips become unreferenced (and zeroed)."""
-        offsets, counts = self.tiff.data_ranges(ifd)
-        order = np.argsort(offsets)
-        # reuse the old strips when they are contiguous and large enough
-        start = int(offsets[order[0]]) if len(order) else 0
-        contiguous = len(order) and bool(np.all(offsets[order][1:] == (offsets[order] + counts[order])[:-1]))
-        if contiguous and len(jpeg) <= int(counts.sum()):
-            where = start
-            self.data_patches.append((where, jpeg))
-        else:
-            where = self.append(jpeg)
-        self.images[ifd.path] = (where, len(jpeg))
+        where = self._place_strip(ifd, jpeg)
         keep = {IMAGE_DESCRIPTION, NEW_SUBFILE_TYPE}
         for tag in ifd.entries:
             if tag not in keep:
                 self.remove(ifd, tag)
-        s = self._pack
-        for tag, typ, value in (
-            (IMAGE_WIDTH, LONG, width), (IMAGE_LENGTH, LONG, height), (BITS_PER_SAMPLE, SHORT, 8),
-            (COMPRESSION, SHORT, 7), (PHOTOMETRIC, SHORT, 1), (STRIP_OFFSETS, LONG, where),
-            (SAMPLES_PER_PIXEL, SHORT, 1), (ROWS_PER_STRIP, LONG, height), (STRIP_BYTE_COUNTS, LONG, len(jpeg)),
-            (PLANAR_CONFIG, SHORT, 1),
+        for tag, value in (
+            (IMAGE_WIDTH, self.long(width)), (IMAGE_LENGTH, self.long(height)), (BITS_PER_SAMPLE, self.short(8)),
+            (COMPRESSION, self.short(7)), (PHOTOMETRIC, self.short(1)), (STRIP_OFFSETS, self.offset_value(where)),
+            (SAMPLES_PER_PIXEL, self.short(1)), (ROWS_PER_STRIP, self.long(height)),
+            (STRIP_BYTE_COUNTS, self.long(len(jpeg))), (PLANAR_CONFIG, self.short(1)),
         ):
-            if typ == LONG and value > 0xFFFFFFFF:
-                if not self.tiff.big:
-                    raise BadInput("replacement label beyond 4 GiB in a classic TIFF")
-                self.set(ifd, tag, Value(16, 1, s("Q", value)))
-                continue
-            self.set(ifd, tag, Value(typ, 1, s("H" if typ == SHORT else "I", value)))
+            self.set(ifd, tag, value)
 
-    def _pack(self, code: str, *values) -> bytes:
+    def replace_strips(self, ifd: Ifd, data: bytes, tags: dict[int, Value]) -> None:
+        """Give an image IFD one new strip of the same width and height:
+        ``tags`` describe its encoding (compression, photometric, samples,
+        ...); the old image data and every structure tag that ``tags`` does
+        not name go, while the IFD's other tags (description, resolution,
+        vendor tags) stay for the scrubber.  Never adds a tag the IFD lacks
+        beyond ``tags``, so the IFD does not grow."""
+        where = self._place_strip(ifd, data)
+        for tag in IMAGE_DATA_TAGS:
+            if tag not in tags:
+                self.remove(ifd, tag)
+        for tag, value in tags.items():
+            self.set(ifd, tag, value)
+        self.set(ifd, STRIP_OFFSETS, self.offset_value(where))
+        self.set(ifd, STRIP_BYTE_COUNTS, self.long(len(data)))
+        if ROWS_PER_STRIP in ifd.entries:
+            self.set(ifd, ROWS_PER_STRIP, self.long(self.tiff.value(ifd, IMAGE_LENGTH, 0) or 0))
+
+    def _place_strip(self, ifd: Ifd, data: bytes) -> int:
+        """Where new image data for ``ifd`` goes: over its old strips or tiles
+        when they are contiguous and large enough, else after the end of the
+        file.  Whatever of the old data is not overwritten is zeroed."""
+        offsets, counts = self.tiff.data_ranges(ifd)
+        used = counts > 0
+        offsets, counts = offsets[used], counts[used]
+        order = np.argsort(offsets)
+        contiguous = len(order) and bool(np.all(offsets[order][1:] == (offsets[order] + counts[order])[:-1]))
+        if contiguous and len(data) <= int(counts.sum()):
+            where = int(offsets[order[0]])
+            self.data_patches.append((where, data))
+        else:
+            where = self.append(data)
+        self.images[ifd.path] = (where, len(data))
+        return where
+
+    def short(self, *values: int) -> Value:
+        return Value(SHORT, len(values), self.pack(f"{len(values)}H", *values))
+
+    def long(self, value: int) -> Value:
+        if value > 0xFFFFFFFF:
+            raise BadInput(f"a value of {value} does not fit a TIFF LONG")
+        return Value(LONG, 1, self.pack("I", value))
+
+    def offset_value(self, offset: int) -> Value:
+        """A single image data offset in the width the file allows: LONG8 in
+        BigTIFF, a LONG with its high word after the IFD in NDPI, a LONG below
+        4 GiB in classic TIFF."""
+        if offset <= 0xFFFFFFFF:
+            return self.long(offset)
+        if self.tiff.big:
+            return Value(LONG8, 1, self.pack("Q", offset))
+        if self.tiff.ndpi:
+            return Value(LONG, 1, struct.pack("<Q", offset))  # low word in the entry, high word after the IFD
+        raise BadInput("new image data would land beyond 4 GiB in a classic TIFF")
+
+    def pack(self, code: str, *values) -> bytes:
+        """``values`` packed in the file's byte order."""
         return struct.pack(self.tiff.bo + code, *values)
 
     # -- compiling -------------------------------------------------------------
@@ -220,7 +271,10 @@ class Rewrite:
                     v = new[tag]
                     old = ifd.entries.get(tag)
                     nbytes = TYPE_SIZES[v.type] * v.count
-                    if nbytes <= field_size:
+                    if t.ndpi and len(v.data) == 8 and nbytes == 4:  # an NDPI offset above 4 GiB
+                        low, high = struct.unpack("<II", v.data)
+                        fld = struct.pack("<I", low)
+                    elif nbytes <= field_size:
                         fld, high = v.data.ljust(field_size, b"\0"), 0
                     else:
                         off = place(v.data, old.offset if old else None, old.nbytes if old else 0)
@@ -269,7 +323,7 @@ class Rewrite:
         if t.ndpi:
             patches.append((4, struct.pack("<Q", first)))
         else:
-            patches.append((t.first_pos, self._pack("Q" if t.big else "I", first)))
+            patches.append((t.first_pos, self.pack("Q" if t.big else "I", first)))
         for offset, data in self.data_patches:
             patches.append((offset, data))
         size = t.size
@@ -289,30 +343,30 @@ class Rewrite:
     def _offset_field(self, offset: int) -> tuple[bytes, int]:
         t = self.tiff
         if t.big:
-            return self._pack("Q", offset), 0
+            return self.pack("Q", offset), 0
         if t.ndpi:
             return struct.pack("<I", offset & 0xFFFFFFFF), offset >> 32
         if offset > 0xFFFFFFFF:
             raise BadInput("a value would land beyond 4 GiB in a classic TIFF")
-        return self._pack("I", offset), 0
+        return self.pack("I", offset), 0
 
     def _ifd_block(self, rows: list[tuple[int, int, int, bytes]], highs: list[int], nxt: int) -> bytes:
         t = self.tiff
         out = bytearray()
         if t.big:
-            out += self._pack("Q", len(rows))
+            out += self.pack("Q", len(rows))
             for tag, typ, count, fld in rows:
-                out += self._pack("HHQ", tag, typ, count) + fld
-            out += self._pack("Q", nxt)
+                out += self.pack("HHQ", tag, typ, count) + fld
+            out += self.pack("Q", nxt)
         else:
-            out += self._pack("H", len(rows))
+            out += self.pack("H", len(rows))
             for tag, typ, count, fld in rows:
-                out += self._pack("HHI", tag, typ, count) + fld
+                out += self.pack("HHI", tag, typ, count) + fld
             if t.ndpi:
                 out += struct.pack("<Q", nxt)
                 out += b"".join(struct.pack("<I", h) for h in highs)
             else:
-                out += self._pack("I", nxt)
+                out += self.pack("I", nxt)
         return bytes(out)
 
 
