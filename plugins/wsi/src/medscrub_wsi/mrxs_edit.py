@@ -35,6 +35,7 @@ from medscrub.output import safe_relative
 
 from .edit import Plan, _check_patches, _pixel_ranges, apply, merge_intervals
 from .label import render_label
+from .macro import MAX_BYTES, LabelArea, encode_picture, find_label, is_blanked, paint
 from .mrxs import SLIDEDAT, VERSION_LENGTH, Ini, MrxsSlide, Record, associated_role, open_slide, read_head, slide_paths
 from .options import WsiOptions
 from .reader import LABEL_MAX_SIDE, make_scrubber, remember_file_name
@@ -205,10 +206,10 @@ def _overlaps(starts: np.ndarray, ends: np.ndarray, a: int, b: int) -> bool:
 
 
 def index_plan(slide: MrxsSlide, new_id: bytes, drop: set[int],
-               label: tuple[int, int, int] | None) -> Plan:
+               placed: list[tuple[int, int, int]]) -> Plan:
     """The index copied with its SLIDE_ID replaced, the dropped records out
-    of the table and their pages zeroed; ``label`` = (entry offset, new data
-    offset, new length) points the label record at its replacement."""
+    of the table and their pages zeroed; each of ``placed`` = (entry offset,
+    new data offset, new length) points a record at its new image."""
     patches: list[tuple[int, bytes]] = [(VERSION_LENGTH, new_id)]
     if drop:
         pointers = [_record_pointer(r) for r in slide.nonhier if r.number not in drop]
@@ -223,8 +224,7 @@ def index_plan(slide: MrxsSlide, new_id: bytes, drop: set[int],
                 for at, n in record.pages:
                     if not _overlaps(starts, ends, at, at + n):  # a page shared with a kept record stays
                         patches.append((at, bytes(n)))
-    if label is not None:
-        entry, offset, length = label
+    for entry, offset, length in placed:
         patches.append((entry + 8, struct.pack("<ii", offset, length)))
     size = slide.index_size
     return Plan(size, _check_patches(patches), np.array([0], np.int64), np.array([size], np.int64))
@@ -240,16 +240,17 @@ def _new_header_id(slide: MrxsSlide, number: int, new_id: bytes) -> bytes:
     return new_id
 
 
-def data_plans(slide: MrxsSlide, new_id: bytes, drop: set[int], label: tuple[Record, bytes] | None,
-               ) -> tuple[list[Plan], tuple[int, int, int] | None]:
-    """One plan per data file; and where the replacement label went
-    (entry offset in the index, data offset, length)."""
+def data_plans(slide: MrxsSlide, new_id: bytes, drop: set[int], replaced: list[tuple[Record, bytes]],
+               ) -> tuple[list[Plan], list[tuple[int, int, int]]]:
+    """One plan per data file; and where each replaced record's new image
+    went (entry offset in the index, data offset, length)."""
+    new_images = {id(record) for record, _ in replaced}
     files = len(slide.data_names)
     live: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(files)]
     tiles: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(files)]
     gone: list[tuple[int, int, int]] = []  # (file, start, end) of dropped or replaced images
     for record in (*slide.hier, *slide.nonhier):
-        dropped = record.table == "nonhier" and (record.number in drop or (label is not None and record is label[0]))
+        dropped = record.table == "nonhier" and (record.number in drop or id(record) in new_images)
         for number in np.unique(record.files).tolist():
             mine = record.files == number
             starts, ends = record.offsets[mine], record.offsets[mine] + record.lengths[mine]
@@ -269,18 +270,18 @@ def data_plans(slide: MrxsSlide, new_id: bytes, drop: set[int], label: tuple[Rec
             if b > a and _overlaps(*merged, a, b):
                 raise BadInput(f"MRXS data file {number}: a removed image shares bytes with kept data")
         plans.append(Plan(int(merged[1][-1]), [(VERSION_LENGTH, _new_header_id(slide, number, new_id))], *merged))
-    placed = None
-    if label is not None:
-        record, jpeg = label
+    placed = []
+    for record, image in replaced:
+        # over the old image when it fits, else after the end of its data file
         number, old, room = int(record.files[0]), int(record.offsets[0]), int(record.lengths[0])
         plan = plans[number]
-        where = old if len(jpeg) <= room else (plan.size + 7) // 8 * 8
-        if where + len(jpeg) > INT32_MAX:
-            raise BadInput(f"MRXS data file {number}: no room for the replacement label below 2 GiB")
-        plan.patches.append((where, jpeg))
-        starts, ends = merge_intervals(np.append(plan.live_starts, where), np.append(plan.live_ends, where + len(jpeg)))
-        plans[number] = Plan(max(plan.size, where + len(jpeg)), plan.patches, starts, ends)
-        placed = (int(record.entry_at[0]), where, len(jpeg))
+        where = old if len(image) <= room else (plan.size + 7) // 8 * 8
+        if where + len(image) > INT32_MAX:
+            raise BadInput(f"MRXS data file {number}: no room for a replaced {record.role} image below 2 GiB")
+        plan.patches.append((where, image))
+        starts, ends = merge_intervals(np.append(plan.live_starts, where), np.append(plan.live_ends, where + len(image)))
+        plans[number] = Plan(max(plan.size, where + len(image)), plan.patches, starts, ends)
+        placed.append((int(record.entry_at[0]), where, len(image)))
     for number, plan in enumerate(plans):
         plan.patches = _check_patches(plan.patches)
         plan.pixel_ranges = _pixel_ranges([a for a, _ in tiles[number]], [b for _, b in tiles[number]], plan.patches)
@@ -297,22 +298,70 @@ def _label_size(slide: MrxsSlide, record: Record) -> tuple[int, int]:
     return min(width, LABEL_MAX_SIDE), min(height, LABEL_MAX_SIDE)
 
 
+def read_photo(slide: MrxsSlide, record: Record) -> tuple[np.ndarray, str] | str:
+    """The 8-bit picture of a photo record and its Pillow format, or why not."""
+    if len(record.offsets) != 1:
+        return "the photo is stored in several pieces"
+    length = int(record.lengths[0])
+    if length > MAX_BYTES:
+        return "the photo is too large to re-encode"
+    data = read_head(slide.data_path(int(record.files[0])), int(record.offsets[0]), length)
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.width * picture.height * 3 > MAX_BYTES:
+                return "the photo is too large to re-encode"
+            fmt = picture.format or ""
+            if picture.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr"):
+                return f"the photo has {picture.mode} pixels; only 8-bit photos are re-encoded"
+            image = np.asarray(picture.convert("L" if picture.mode in ("1", "L", "LA") else "RGB"))
+    except Exception as e:  # Pillow raises many kinds for a damaged image
+        return f"the photo cannot be decoded ({type(e).__name__})"
+    return image, fmt
+
+
+def blank_photo(slide: MrxsSlide, record: Record) -> tuple[bytes, LabelArea] | str:
+    """A whole-slide photo record (macro, preview, slide photo) with its
+    label area painted over, encoded again in its own format; or why not."""
+    found = read_photo(slide, record)
+    if isinstance(found, str):
+        return found
+    image, fmt = found
+    if fmt not in ("JPEG", "PNG", "BMP"):
+        return f"the photo's format {fmt} is not re-encoded"
+    area = find_label(image)
+    if isinstance(area, str):
+        return area
+    return encode_picture(paint(image, area), fmt), area
+
+
 def prepare_mrxs(asset: Asset, rules, context, options: WsiOptions) -> None:
     """Decide every change of an MRXS slide and record it."""
     data: MrxsData = asset.data
     slide = data.slide
     drop: set[int] = set()
-    label: tuple[Record, bytes] | None = None
+    replaced: list[tuple[Record, bytes]] = []
+    notes: list[str] = []
     for record in slide.nonhier:
         role = record.role
         if role is None or (role != "label" and options.macro == "keep"):
             continue
-        if role == "label" and options.label == "replace" and len(record.offsets) == 1 and label is None:
+        if role == "label" and options.label == "replace" and len(record.offsets) == 1 and not data.replaced_label:
             width, height = _label_size(slide, record)
-            label = (record, render_label(width, height, ["DE-IDENTIFIED", data.pseudonym]))
+            replaced.append((record, render_label(width, height, ["DE-IDENTIFIED", data.pseudonym])))
             data.replaced_label = True
             asset.record("pixels", f"{record.describe()} label image", "wsi", "replaced by a pseudonym label")
             continue
+        if role != "label" and options.macro == "blank-label":
+            # the macro, the preview and the slide photo each may show the label
+            found = blank_photo(slide, record)
+            if not isinstance(found, str):
+                image, area = found
+                replaced.append((record, image))
+                notes.append(f"{role}: label area blanked ({area.describe()})")
+                asset.record("pixels", f"{record.describe()} {role} image", "wsi",
+                             f"label area painted over ({area.describe()} of the long axis)")
+                continue
+            notes.append(f"{role} removed: {found}")
         drop.add(record.number)
         data.dropped[role] = data.dropped.get(role, 0) + 1
         asset.record("drop", f"{record.describe()} {role} image", "wsi")
@@ -325,12 +374,14 @@ def prepare_mrxs(asset: Asset, rules, context, options: WsiOptions) -> None:
         remove_records(slide.ini, slide, drop)
     data.ini = slide.ini.encode()
     new_bytes = new_id.encode("utf-8", "surrogateescape")
-    data.data, placed = data_plans(slide, new_bytes, drop, label)
+    data.data, placed = data_plans(slide, new_bytes, drop, replaced)
     data.index = index_plan(slide, new_bytes, drop, placed)
     if new_id != slide.slide_id:
         asset.record("replace", "Index.dat and data file headers:SLIDE_ID", "wsi", "a keyed value of the same length")
     asset.flags["wsi.vendor"] = VENDOR
     asset.flags["wsi.left_out"] = ", ".join(f"{n} {role}" for role, n in sorted(data.dropped.items())) or "nothing"
+    if notes:
+        asset.flags["wsi.macro"] = "; ".join(notes)
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -399,7 +450,7 @@ def verify_slidedat(path: Path, original: Path | None, context, options: WsiOpti
             continue
         role = associated_role(line.value)
         if role is None or (role == "label" and options.label == "replace") or (
-                role != "label" and options.macro == "keep"):
+                role != "label" and options.macro in ("keep", "blank-label")):
             continue
         findings.append(Finding(label, f"Slidedat.ini:[HIERARCHICAL] {line.key}", f"{role} image"))
     for line in ini.dropped:
@@ -426,10 +477,19 @@ def verify_mrxs(output: Path, original: Path | None, context) -> list:
     label = str(output)
     if output.suffix.lower() == ".mrxs":
         try:
-            open_slide(output, output.with_name(output.name[:-5]))
+            slide = open_slide(output, output.with_name(output.name[:-5]))
         except BadInput as e:
             return [Finding(label, "structure", "unreadable", str(e))]
-        return []
+        if options.macro != "blank-label":
+            return []
+        findings = []
+        for record in slide.nonhier:
+            if record.role in (None, "label"):
+                continue
+            found = read_photo(slide, record)
+            if isinstance(found, str) or not is_blanked(found[0]):
+                findings.append(Finding(label, record.describe(), f"{record.role} image", "label area not blanked"))
+        return findings
     if looks_like_slidedat(output):
         return verify_slidedat(output, original, context, options, label)
     return []

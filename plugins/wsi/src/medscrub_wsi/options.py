@@ -16,9 +16,10 @@ class WsiOptions(BaseModel):
         "remove",
         description="remove the label image, or replace it with a generated label that shows the slide pseudonym",
     )
-    macro: Literal["remove", "keep"] = Field(
+    macro: Literal["remove", "blank-label", "keep"] = Field(
         "remove",
-        description="remove the macro (overview) photo; 'keep' leaves it as it is and it usually shows the label: unsafe",
+        description="remove the macro (overview) photo; 'blank-label' keeps it with the label end painted over "
+        "(removed when that end cannot be told); 'keep' leaves it as it is and it usually shows the label: unsafe",
     )
     rename_files: bool = Field(
         True, description="name each output after the slide's keyed pseudonym instead of the input file name"

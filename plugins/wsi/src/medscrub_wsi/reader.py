@@ -8,8 +8,9 @@ from pathlib import Path
 
 from medscrub import Asset, BadInput, Item, MedscrubError, Rule
 
-from .edit import Plan
+from .edit import Plan, Rewrite
 from .label import render_label
+from .macro import LabelArea, blank_tiff_macro
 from .options import WsiOptions
 from .scrub import FieldScrubber
 from .slide import Outcome, Slide, assign_roles, detect, drop_summary, plan_slide
@@ -120,8 +121,11 @@ def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str |
         height = min(t.value(ifd, IMAGE_LENGTH, 300) or 300, LABEL_MAX_SIDE)
         return width, height, render_label(width, height, ["DE-IDENTIFIED", data.pseudonym])
 
+    def macro_image(ifd: Ifd, rw: Rewrite) -> LabelArea | str:
+        return blank_tiff_macro(slide.tiff, ifd, slide.vendor, rw)
+
     try:
-        outcome = plan_slide(slide, scrubber, options.label, options.macro, label_image)
+        outcome = plan_slide(slide, scrubber, options.label, options.macro, label_image, macro_image)
     except MedscrubError:
         raise
     except (ValueError, IndexError) as e:
@@ -139,3 +143,5 @@ def prepare(asset: Asset, rules, context, options: WsiOptions) -> None:
         data.slide.tiff.close()
     asset.flags["wsi.vendor"] = data.vendor
     asset.flags["wsi.left_out"] = drop_summary(outcome)
+    if outcome.macro_notes:
+        asset.flags["wsi.macro"] = "; ".join(outcome.macro_notes)

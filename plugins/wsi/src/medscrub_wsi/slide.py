@@ -77,6 +77,8 @@ OME_KEEP_ATTRS = {
 }
 OME_ASSOCIATED = re.compile(r"^\s*(label|macro|overview|barcode|slide label|label image|macro image)\s*$", re.I)
 PLACEHOLDER_DESCRIPTION = b"Removed"
+# How openslide knows a kept label or macro IFD: its description starts with one of these words.
+ASSOCIATED_MARKERS = {"philips": ("Macro", "Label"), "ventana": ("Label_Image", "Label Image")}
 
 
 @dataclass
@@ -214,13 +216,17 @@ class Outcome:
     rewrite: Rewrite
     dropped: dict[str, int] = field(default_factory=dict)  # role -> IFDs left out
     replaced_label: bool = False
+    macro_notes: list[str] = field(default_factory=list)  # what became of each macro under blank-label
 
 
-def plan_slide(slide: Slide, s: FieldScrubber, label: str, macro: str, label_image=None) -> Outcome:
+def plan_slide(slide: Slide, s: FieldScrubber, label: str, macro: str, label_image=None, macro_image=None) -> Outcome:
     """Decide every change to ``slide``: images left out, texts scrubbed.
 
     ``label_image(ifd) -> (width, height, jpeg bytes)`` renders a replacement
-    label when ``label == "replace"``.
+    label when ``label == "replace"``; ``macro_image(ifd)`` rewrites a macro
+    with its label area painted over when ``macro == "blank-label"`` and
+    returns what it painted, or a reason string when it cannot (the macro is
+    then left out); it is called with the IFD and the :class:`Rewrite`.
     """
     t = slide.tiff
     rw = Rewrite(t)
@@ -233,7 +239,15 @@ def plan_slide(slide: Slide, s: FieldScrubber, label: str, macro: str, label_ima
             out.replaced_label = True
             s.asset.record("pixels", f"{ifd.describe()} label image", "wsi", "replaced by a pseudonym label")
             continue
-        if role in ("label", "other") or (role == "macro" and macro == "remove"):
+        if role == "macro" and macro == "blank-label" and macro_image is not None:
+            area = macro_image(ifd, rw)
+            if not isinstance(area, str):
+                out.macro_notes.append(f"label area blanked ({area.describe()})")
+                s.asset.record("pixels", f"{ifd.describe()} macro image", "wsi",
+                               f"label area painted over ({area.describe()} of the long axis)")
+                continue
+            out.macro_notes.append(f"removed: {area}")
+        if role in ("label", "other") or (role == "macro" and macro != "keep"):
             if i == 0 and slide.vendor == "ventana":
                 # openslide reads the iScan XMP of a BIF from IFD 0 only, which is the macro:
                 # the IFD stays as a 1x1 blank image that carries the scrubbed XMP
@@ -329,6 +343,10 @@ def _scrub_description(slide: Slide, ifd: Ifd, s: FieldScrubber, rw: Rewrite) ->
         new = scrub_philips(text, s, place)
     elif vendor == "ventana" and (VENTANA_LEVEL.match(text.encode()) or text == "Thumbnail"):
         new = text
+    elif vendor in ("philips", "ventana") and slide.role(ifd) in ("label", "macro"):
+        # a kept label or macro: its description is how readers find it, so only the marker word stays
+        marker = next((m for m in ASSOCIATED_MARKERS[vendor] if text.startswith(m)), ASSOCIATED_MARKERS[vendor][0])
+        new = s.set(place, "ImageDescription", text, marker, "replace", "the reader's marker word only")
     elif vendor == "ome" and ifd.path == (0,):
         new = scrub_ome(text, slide, rw, s, place)
     else:
