@@ -30,8 +30,10 @@ class WsiOptions(BaseModel):
         "the input is changed for good and nothing is written to the output folder; TIFF slides only, "
         "an MRXS slide fails)",
     )
-    dicom_label: Literal["remove", "keep"] = Field(
-        "remove", description="DICOM WSI: leave out LABEL instances (with medscrub-dicom installed)"
+    dicom_label: Literal["remove", "replace", "keep"] = Field(
+        "remove",
+        description="DICOM WSI: leave out LABEL instances (with medscrub-dicom installed); 'replace' writes them "
+        "with a generated label that shows the slide pseudonym",
     )
     dicom_overview: Literal["remove", "keep"] = Field(
         "remove", description="DICOM WSI: leave out OVERVIEW instances, which usually show the label"

@@ -8,6 +8,7 @@ from medscrub import Asset, Claim, Format, MedscrubError, hookimpl
 from medscrub.verification import scan_bytes
 
 from . import edit
+from .dicom_label import note_slide, replace_label
 from .mrxs import slide_paths
 from .mrxs_edit import MrxsData, is_mrxs_item, is_mrxs_output, prepare_mrxs, read_mrxs, verify_mrxs, write_mrxs
 from .options import WsiOptions
@@ -70,8 +71,13 @@ def medscrub_read(item, context) -> Asset | None:
     return read_item(item, context)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 def medscrub_apply_rules(asset: Asset, rules, context) -> bool | None:
+    # first, so that a DICOM WSI label's slide ID is seen before medscrub-dicom's profile replaces it
+    if asset.format == "dicom":
+        if _is_wsi_label(asset.data) and _options(context).dicom_label == "replace":
+            note_slide(asset.data, asset.item.id, context)
+        return None  # medscrub-dicom cleans it
     if asset.format != FORMAT:
         return None
     if isinstance(asset.data, MrxsData):
@@ -81,16 +87,33 @@ def medscrub_apply_rules(asset: Asset, rules, context) -> bool | None:
     return True
 
 
-@hookimpl
+def _wsi_types(data) -> set[str]:
+    """The ImageType values of a DICOM WSI instance (empty for any other data)."""
+    if str(getattr(data, "SOPClassUID", "")) != WSI_SOP_CLASS:
+        return set()
+    return {str(v).upper() for v in (getattr(data, "ImageType", None) or ())}
+
+
+def _is_wsi_label(data) -> bool:
+    return "LABEL" in _wsi_types(data)
+
+
+@hookimpl(tryfirst=True)
 def medscrub_inspect(asset: Asset, context) -> None:
     # DICOM WSI instances are read and cleaned by medscrub-dicom; this plugin
-    # only decides which image types stay out of the output.
-    if asset.format != "dicom" or str(getattr(asset.data, "SOPClassUID", "")) != WSI_SOP_CLASS:
+    # decides which image types stay out of the output and, after the
+    # cleaners, puts a generated label into a LABEL instance.  First, so that
+    # medscrub-dicom's burned-in check sees the new label.
+    if asset.format != "dicom":
+        return
+    types = _wsi_types(asset.data)
+    if not types:
         return
     options = _options(context)
-    types = {str(v).upper() for v in (getattr(asset.data, "ImageType", None) or ())}
     if "LABEL" in types and options.dicom_label == "remove":
         asset.quarantine = "DICOM WSI label instance left out ([wsi] dicom_label = 'remove')"
+    elif "LABEL" in types and options.dicom_label == "replace":
+        replace_label(asset.data, asset, context)
     elif "OVERVIEW" in types and options.dicom_overview == "remove":
         asset.quarantine = "DICOM WSI overview instance left out: it shows the label ([wsi] dicom_overview = 'remove')"
 
