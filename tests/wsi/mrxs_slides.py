@@ -81,8 +81,10 @@ class _Data:
         return offset, len(data), self.number
 
 
-def write_mrxs(folder: Path, stem: str = slides.STEM, utf16_headers: bool = False) -> MrxsSlide:
-    """Write ``folder/stem.mrxs`` and ``folder/stem/``; return what was written."""
+def write_mrxs(folder: Path, stem: str = slides.STEM, utf16_headers: bool = False,
+               macro: np.ndarray | None = None) -> MrxsSlide:
+    """Write ``folder/stem.mrxs`` and ``folder/stem/``; return what was written.
+    ``macro`` replaces the default macro photo."""
     folder.mkdir(parents=True, exist_ok=True)
     data_dir = folder / stem
     data_dir.mkdir()
@@ -120,7 +122,7 @@ def write_mrxs(folder: Path, stem: str = slides.STEM, utf16_headers: bool = Fals
     )
     records = {name: d1.add(jpeg) for name, jpeg in associated.items()}
     records["positions"] = d1.add(positions)
-    associated["macro"] = _photo(400, 150)
+    associated["macro"] = _photo(400, 150) if macro is None else slides.jpeg_bytes(macro, 90)
     records["macro"] = d1.add(associated["macro"])
     # nonhier order follows Slidedat.ini: the scan data layer, then the position buffer
     nonhier_order = ["macro", "label", "preview", "wholeslide", "positions"]

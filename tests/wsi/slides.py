@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw, ImageFont
 
 NAME = "Kowalczyk^Marianna"
 MRN = "MRN44172209"
@@ -39,7 +39,7 @@ def tissue(width: int, height: int) -> np.ndarray:
     """Smooth random colour blobs: JPEG-compressible like tissue."""
     small = RNG.integers(90, 250, (height // 32 + 1, width // 32 + 1, 3), dtype=np.uint8)
     image = Image.fromarray(small).resize((width, height), Image.BILINEAR)
-    return np.asarray(image)
+    return np.array(image)
 
 
 def phi_picture(width: int, height: int, grey: bool = False) -> np.ndarray:
@@ -49,6 +49,42 @@ def phi_picture(width: int, height: int, grey: bool = False) -> np.ndarray:
         draw.text((6, 6 + 14 * i), line, fill=(0, 0, 0))
     array = np.asarray(image)
     return array[..., 0].copy() if grey else array
+
+
+def slide_photo(width: int = 900, height: int = 300, label_end: str = "left") -> np.ndarray:
+    """A macro photo of a whole glass slide: grey glass, pink tissue and, at
+    ``label_end`` (left, right, top or bottom), a white paper label printed
+    with the PHI in black, large enough to read, and a barcode.  Upright
+    (``height`` x ``width``) for top and bottom."""
+    upright = label_end in ("top", "bottom")
+    if upright:
+        width, height = height, width
+    image = Image.fromarray(RNG.integers(128, 142, (height, width, 3), dtype=np.uint8))
+    draw = ImageDraw.Draw(image)
+    long_side = max(width, height)
+    label = int(long_side * 0.28)
+    start = label_end in ("left", "top")
+    at = 8 if start else long_side - label - 8
+    x0, y0, x1, y1 = (8, at, width - 8, at + label) if upright else (at, 8, at + label, height - 8)
+    draw.rectangle((x0, y0, x1, y1), fill=(246, 246, 240))
+    font = ImageFont.load_default(size=max(12, min(x1 - x0, 4 * (y1 - y0)) // 14))
+    step = (y1 - y0) // 8
+    for i, line in enumerate([NAME, MRN, BARCODE, DATE_ISO]):
+        draw.text((x0 + 10, y0 + 12 + i * step), line, fill=(0, 0, 0), font=font)
+    for i in range(24):  # a barcode under the text
+        if (i * 7) % 3:
+            bar = x0 + 12 + i * (x1 - x0 - 24) // 24
+            draw.rectangle((bar, y0 + 5 * step, bar + 3, y1 - 16), fill=(0, 0, 0))
+    # tissue: pink and purple blobs on the rest of the glass
+    lo, hi = (label + 80, long_side - 40) if start else (40, long_side - label - 80)
+    short_side = min(width, height)
+    r = short_side // 7
+    for i in range(14):
+        along = lo + (hi - lo) * (i % 7 + 0.5) / 7
+        across = short_side * (0.3 + 0.4 * (i // 7))
+        cx, cy = (across, along) if upright else (along, across)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(205 - 5 * i, 110 + 3 * i, 170 + 2 * i))
+    return np.array(image)
 
 
 def jpeg_bytes(array: np.ndarray, quality: int = 85) -> bytes:
@@ -102,10 +138,11 @@ def aperio_description(width: int, height: int, scratch: bool = True) -> str:
             f"JPEG/RGB Q=70|" + "|".join(fields))
 
 
-def write_svs(path: Path, gt450: bool = False) -> Path:
+def write_svs(path: Path, gt450: bool = False, macro: np.ndarray | None = None) -> Path:
     level0, level1 = tissue(1024, 768), tissue(512, 384)
     thumb = tissue(256, 192)
-    label, macro = phi_picture(200, 120), phi_picture(400, 150)
+    label = phi_picture(200, 120)
+    macro = phi_picture(400, 150) if macro is None else macro
     with tifffile.TiffWriter(path) as tw:
         tw.write(level0, tile=(TILE, TILE), compression="jpeg", description=aperio_description(1024, 768),
                  metadata=None, extratags=_text_tags(), subfiletype=0)
@@ -114,7 +151,7 @@ def write_svs(path: Path, gt450: bool = False) -> Path:
         tw.write(level1, tile=(TILE, TILE), compression="jpeg", subfiletype=1, metadata=None,
                  description=aperio_description(512, 384, scratch=False))
         label_desc = "" if gt450 else "Aperio Image Library v12.0.5\r\nlabel 200x120"
-        macro_desc = "" if gt450 else "Aperio Image Library v12.0.5\r\nmacro 400x150"
+        macro_desc = "" if gt450 else f"Aperio Image Library v12.0.5\r\nmacro {macro.shape[1]}x{macro.shape[0]}"
         tw.write(label, compression="lzw", subfiletype=1, description=label_desc or None, metadata=None,
                  extratags=[(315, "s", 0, OPERATOR, True)])
         tw.write(macro, compression="jpeg", subfiletype=9, description=macro_desc or None, metadata=None)
@@ -135,7 +172,7 @@ def write_generic(path: Path, byteorder: str = "<") -> Path:
     return path
 
 
-def write_ome(path: Path) -> Path:
+def write_ome(path: Path, macro: np.ndarray | None = None) -> Path:
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
         tw.write(tissue(1024, 768), tile=(TILE, TILE), compression="jpeg", subifds=1, photometric="rgb",
                  metadata={"axes": "YXS", "Name": f"{STEM}", "Description": f"{NAME} biopsy",
@@ -143,7 +180,8 @@ def write_ome(path: Path) -> Path:
                  extratags=_text_tags(extra=False))
         tw.write(tissue(512, 384), tile=(TILE, TILE), compression="jpeg", subfiletype=1, photometric="rgb",
                  metadata=None)
-        tw.write(phi_picture(400, 150), compression="jpeg", photometric="rgb", metadata={"axes": "YXS", "Name": "macro"})
+        tw.write(phi_picture(400, 150) if macro is None else macro, compression="jpeg", photometric="rgb",
+                 metadata={"axes": "YXS", "Name": "macro"})
         tw.write(phi_picture(200, 120), compression="lzw", photometric="rgb", metadata={"axes": "YXS", "Name": "label"})
     return path
 
@@ -191,8 +229,9 @@ def philips_xml(levels: int, label_jpeg: bytes, macro_jpeg: bytes) -> str:
             + "<Array>" + wsi + label + macro + "</Array></Attribute></DataObject>")
 
 
-def write_philips(path: Path) -> Path:
-    label, macro = phi_picture(200, 120), phi_picture(400, 150)
+def write_philips(path: Path, macro: np.ndarray | None = None) -> Path:
+    label = phi_picture(200, 120)
+    macro = phi_picture(400, 150) if macro is None else macro
     xml = philips_xml(2, jpeg_bytes(label), jpeg_bytes(macro))
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
         tw.write(tissue(1024, 768), tile=(TILE, TILE), compression="jpeg", description=xml, metadata=None,
@@ -234,8 +273,8 @@ def encode_info(cols: int, rows: int) -> bytes:
               "</EncodeInfo>").encode()
 
 
-def write_bif(path: Path) -> Path:
-    macro = phi_picture(400, 150)
+def write_bif(path: Path, macro: np.ndarray | None = None) -> Path:
+    macro = phi_picture(400, 150) if macro is None else macro
     xmp = iscan_xmp()
     info = encode_info(4, 3)
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
@@ -294,13 +333,13 @@ def _ndpi_page(image: np.ndarray, lens: float, with_phi: bool) -> tuple[bytes, l
     return data, entries
 
 
-def write_ndpi(path: Path, macro_last: bool = True) -> Path:
+def write_ndpi(path: Path, macro_last: bool = True, macro: np.ndarray | None = None) -> Path:
     """A little-endian NDPI: classic TIFF header with a 64-bit first-IFD
     offset, 64-bit next-IFD offsets and each IFD followed by the high words of
     its entries' value fields."""
     pages = [_ndpi_page(tissue(1024, 768), 20.0, True), _ndpi_page(tissue(512, 384), 5.0, False)]
-    macro = _ndpi_page(phi_picture(400, 150), -1.0, True)
-    pages = [*pages, macro] if macro_last else [macro, *pages]
+    macro_page = _ndpi_page(phi_picture(400, 150) if macro is None else macro, -1.0, True)
+    pages = [*pages, macro_page] if macro_last else [macro_page, *pages]
     out = bytearray(b"II*\0" + b"\0" * 8)
     first_pos, next_pos = 4, None
     for data, entries in pages:
@@ -332,6 +371,9 @@ def write_ndpi(path: Path, macro_last: bool = True) -> Path:
     return path
 
 
+WSI_STUDY, WSI_SERIES = "1.2.826.0.1.3680043.2.1", "1.2.826.0.1.3680043.2.1.1"
+
+
 def write_dicom_wsi(folder: Path) -> None:
     """Three instances of one DICOM WSI: VOLUME, LABEL and OVERVIEW."""
     import pydicom  # noqa: F401 - only with medscrub-dicom's dependency installed
@@ -348,10 +390,107 @@ def write_dicom_wsi(folder: Path) -> None:
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
         ds.Modality, ds.PatientName, ds.PatientID = "SM", NAME, MRN
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.2.1", "1.2.826.0.1.3680043.2.1.1"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = WSI_STUDY, WSI_SERIES
         ds.ImageType = ["ORIGINAL", "PRIMARY", image_type, "NONE"]
         ds.Rows = ds.Columns = 8
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
         ds.PixelData = bytes(64)
         ds.save_as(folder / f"{image_type.lower()}.dcm", enforce_file_format=True)
+
+
+def label_photo(width: int = 480, height: int = 240) -> np.ndarray:
+    """A photo of a slide label: the PHI printed in black on white, large
+    enough to read."""
+    image = Image.new("RGB", (width, height), (244, 244, 238))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=height // 9)
+    for i, line in enumerate([NAME, MRN, BARCODE, DATE_ISO]):
+        draw.text((14, 14 + i * height // 5), line, fill=(0, 0, 0), font=font)
+    return np.array(image)
+
+
+def write_dicom_wsi_label(path: Path, tiles: int = 1, size: tuple[int, int] = (480, 240)) -> Path:
+    """A VL Whole Slide Microscopy LABEL instance, RGB, its label photo
+    (PHI in print) in ``tiles`` frames side by side (TILED_FULL; a label has
+    one frame by the standard, more only to test that case), PHI in
+    LabelText, BarcodeValue, ContainerIdentifier and the patient module."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    photo = label_photo(*size)
+    height, width = photo.shape[:2]
+    tile_width = width // tiles
+    frames = np.stack([photo[:, i * tile_width:(i + 1) * tile_width] for i in range(tiles)])
+
+    def code(value: str, scheme: str, meaning: str) -> Dataset:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        return item
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LABEL", "NONE"]
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.StudyDate, ds.StudyTime, ds.ContentDate, ds.ContentTime = "20210314", "102233", "20210314", "102233"
+    ds.AcquisitionDateTime = DATE_DICOM
+    ds.AccessionNumber, ds.Modality, ds.Manufacturer = "A7781234", "SM", "Scanner Co"
+    ds.ReferringPhysicianName = "Smithson^Opal"
+    ds.ManufacturerModelName, ds.DeviceSerialNumber, ds.SoftwareVersions = "WSI-1", SERIAL, "1.0"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = NAME, MRN, "19610203", "F"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = WSI_STUDY, WSI_SERIES  # the slide of write_dicom_wsi
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "S1", 1, 3
+    ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = generate_uid(), "SLIDE_CORNER"
+    ds.DimensionOrganizationType = "TILED_FULL"
+    organisation = Dataset()
+    organisation.DimensionOrganizationUID = generate_uid()
+    ds.DimensionOrganizationSequence = Sequence([organisation])
+    ds.ContainerIdentifier = BARCODE
+    ds.IssuerOfTheContainerIdentifierSequence = Sequence()
+    ds.ContainerTypeCodeSequence = Sequence([code("433466003", "SCT", "Microscope slide")])
+    specimen = Dataset()
+    specimen.SpecimenIdentifier, specimen.SpecimenUID = f"{MRN}-1", generate_uid()
+    specimen.IssuerOfTheSpecimenIdentifierSequence = Sequence()
+    specimen.SpecimenPreparationSequence = Sequence()
+    ds.SpecimenDescriptionSequence = Sequence([specimen])
+    ds.AcquisitionContextSequence = Sequence()
+    ds.ImagedVolumeWidth, ds.ImagedVolumeHeight, ds.ImagedVolumeDepth = width * 0.05, height * 0.05, 1.0
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = width, height
+    origin = Dataset()
+    origin.XOffsetInSlideCoordinateSystem, origin.YOffsetInSlideCoordinateSystem = 0.0, 0.0
+    ds.TotalPixelMatrixOriginSequence = Sequence([origin])
+    ds.ImageOrientationSlide = [0, -1, 0, -1, 0, 0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.NumberOfFrames, ds.Rows, ds.Columns = tiles, height, tile_width
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.AcquisitionDuration, ds.LossyImageCompression = 1.0, "00"
+    ds.VolumetricProperties, ds.SpecimenLabelInImage, ds.BurnedInAnnotation = "VOLUME", "YES", "YES"
+    ds.FocusMethod, ds.ExtendedDepthOfField = "AUTO", "NO"
+    ds.LabelText, ds.BarcodeValue = f"{NAME} {MRN}", BARCODE
+    measures = Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [0.05, 0.05], 1.0
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    identification = Dataset()
+    identification.OpticalPathIdentifier = "1"
+    shared.OpticalPathIdentificationSequence = Sequence([identification])
+    frame_type = Dataset()
+    frame_type.FrameType = list(ds.ImageType)
+    shared.WholeSlideMicroscopyImageFrameTypeSequence = Sequence([frame_type])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.NumberOfOpticalPaths, ds.TotalPixelMatrixFocalPlanes = 1, 1
+    optical = Dataset()
+    optical.OpticalPathIdentifier = "1"
+    optical.IlluminationTypeCodeSequence = Sequence([code("111744", "DCM", "Brightfield illumination")])
+    optical.IlluminationColorCodeSequence = Sequence([code("414298005", "SCT", "Full Spectrum")])
+    optical.ICCProfile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    ds.OpticalPathSequence = Sequence([optical])
+    ds.PixelData = frames.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
