@@ -20,7 +20,7 @@ from scipy import ndimage
 from . import grid
 from .model import BRAIN, FACE, load
 
-FACE_GROW_MM = 2.0  # the removed region reaches this far past the predicted face...
+FACE_GROW_MM = 6.0  # the removed region reaches this far past the predicted face...
 BRAIN_GUARD_MM = 2.0  # ...but never within this distance of the predicted brain
 
 
@@ -59,12 +59,6 @@ def predict(data: np.ndarray, affine: np.ndarray, weights: str | None = None) ->
     return Masks(labels, box, time.perf_counter() - start)
 
 
-def _ball(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    r = np.maximum(0, np.floor(radius_mm / spacing)).astype(int)
-    zz, yy, xx = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
-    return ((zz * spacing[0]) ** 2 + (yy * spacing[1]) ** 2 + (xx * spacing[2]) ** 2) <= radius_mm**2 + 1e-6
-
-
 def removal_region(masks: Masks, affine: np.ndarray) -> np.ndarray:
     """The voxels defacing sets to the background: the predicted face grown
     by FACE_GROW_MM, less everything within BRAIN_GUARD_MM of the predicted
@@ -81,16 +75,21 @@ def removal_region(masks: Masks, affine: np.ndarray) -> np.ndarray:
     lo = np.maximum(idx.min(0) - reach, 0)
     hi = np.minimum(idx.max(0) + reach + 1, face.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    region = face[box]
-    grow = _ball(FACE_GROW_MM, spacing)
-    if grow.size > 1:
-        region = ndimage.binary_dilation(region, grow)
+    region = _within(face[box], FACE_GROW_MM, spacing)
     brain = masks.brain[box]
-    guard = _ball(BRAIN_GUARD_MM, spacing)
-    if guard.size > 1 and brain.any():
-        brain = ndimage.binary_dilation(brain, guard)
+    if brain.any():
+        brain = _within(brain, BRAIN_GUARD_MM, spacing)
     out[box] = region & ~brain
     return out
+
+
+def _within(mask: np.ndarray, mm: float, spacing: np.ndarray) -> np.ndarray:
+    """The voxels at most ``mm`` from ``mask`` (a dilation by a ball), from
+    the exact Euclidean distance: time and memory grow with the box, not
+    with the ball."""
+    if mm <= 0:
+        return mask
+    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm + 1e-6
 
 
 def brain_region(masks: Masks) -> np.ndarray:
