@@ -232,10 +232,12 @@ def read_tiff_image(t: TiffStructure, ifd: Ifd) -> np.ndarray | str:
     return as_8bit(image)
 
 
-def blank_tiff_macro(t: TiffStructure, ifd: Ifd, vendor: str, rw: Rewrite) -> LabelArea | str:
+def blank_tiff_macro(t: TiffStructure, ifd: Ifd, vendor: str, rw: Rewrite,
+                     painted_to: dict | None = None) -> LabelArea | str:
     """Rewrite the macro of ``ifd`` with its label area painted over (the
     same size, one strip, the same compression family), or say why not;
-    the caller then leaves it out."""
+    the caller then leaves it out.  ``painted_to`` receives the painted
+    picture under the IFD's path (for the QA report)."""
     if ifd.path[1:]:
         return "the macro is a sub-image"
     image = read_tiff_image(t, ifd)
@@ -245,6 +247,8 @@ def blank_tiff_macro(t: TiffStructure, ifd: Ifd, vendor: str, rw: Rewrite) -> La
     if isinstance(area, str):
         return area
     painted = paint(image, area)
+    if painted_to is not None:
+        painted_to[ifd.path] = painted
     data, compression = encode_strip(painted, t.value(ifd, COMPRESSION, 1) or 1)
     rgb = painted.ndim == 3
     photometric = (6 if compression == 7 else 2) if rgb else 1

@@ -35,6 +35,11 @@ class WsiOptions(BaseModel):
         description="DICOM WSI: leave out LABEL instances (with medscrub-dicom installed); 'replace' writes them "
         "with a generated label that shows the slide pseudonym",
     )
+    previews: bool = Field(
+        True,
+        description="pictures of each label and macro for the QA report: what the output shows, or a card saying "
+        "the image was removed (the input's pictures only with [run] internal_previews)",
+    )
     dicom_overview: Literal["remove", "keep"] = Field(
         "remove", description="DICOM WSI: leave out OVERVIEW instances, which usually show the label"
     )

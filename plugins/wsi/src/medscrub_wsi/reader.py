@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from medscrub import Asset, BadInput, Item, MedscrubError, Rule
 
 from .edit import Plan, Rewrite
 from .label import render_label
-from .macro import LabelArea, blank_tiff_macro
+from .macro import LabelArea, blank_tiff_macro, read_tiff_image
 from .options import WsiOptions
+from .previews import Pictures, card
 from .scrub import FieldScrubber
 from .slide import Outcome, Slide, assign_roles, detect, drop_summary, plan_slide
 from .tiff import IMAGE_LENGTH, IMAGE_WIDTH, Ifd, TiffStructure, is_tiff_head
@@ -115,14 +120,18 @@ def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str |
     slide = data.slide
     scrubber = make_scrubber(asset, rules, context, slide.vendor, data.name, date_policy)
 
+    written: dict[tuple[int, ...], bytes | np.ndarray] = {}  # what the output shows instead, per IFD
+
     def label_image(ifd: Ifd) -> tuple[int, int, bytes]:
         t = slide.tiff
         width = min(t.value(ifd, IMAGE_WIDTH, 400) or 400, LABEL_MAX_SIDE)
         height = min(t.value(ifd, IMAGE_LENGTH, 300) or 300, LABEL_MAX_SIDE)
-        return width, height, render_label(width, height, ["DE-IDENTIFIED", data.pseudonym])
+        jpeg = render_label(width, height, ["DE-IDENTIFIED", data.pseudonym])
+        written[ifd.path] = jpeg
+        return width, height, jpeg
 
     def macro_image(ifd: Ifd, rw: Rewrite) -> LabelArea | str:
-        return blank_tiff_macro(slide.tiff, ifd, slide.vendor, rw)
+        return blank_tiff_macro(slide.tiff, ifd, slide.vendor, rw, written)
 
     try:
         outcome = plan_slide(slide, scrubber, options.label, options.macro, label_image, macro_image)
@@ -130,7 +139,35 @@ def decide(asset: Asset, rules, context, options: WsiOptions, date_policy: str |
         raise
     except (ValueError, IndexError) as e:
         raise BadInput(f"cannot edit this slide: {e}") from None
+    if options.previews:
+        asset.previews += slide_pictures(slide, outcome, written, context.recipe.run.internal_previews)
     return outcome
+
+
+def slide_pictures(slide: Slide, outcome: Outcome, written: dict, before: bool) -> list:
+    """A before/after picture of each label and macro image of the slide
+    (``before`` only when internal pictures are asked for: they show the
+    patient)."""
+    t = slide.tiff
+    pictures = Pictures()
+    for ifd in t.ifds:
+        role = slide.role(ifd)
+        if role not in ("label", "macro"):
+            continue
+        width, height = t.value(ifd, IMAGE_WIDTH, 0) or 0, t.value(ifd, IMAGE_LENGTH, 0) or 0
+        original = read_tiff_image(t, ifd) if before else None
+        shown = written.get(ifd.path)
+        if isinstance(shown, bytes):  # a generated label, as the output holds it
+            after: bytes | np.ndarray = np.asarray(Image.open(io.BytesIO(shown)))
+            what = "replaced by a pseudonym label"
+        elif shown is not None:
+            after, what = shown, "label end painted over"
+        elif ifd.path in outcome.rewrite.dropped or ifd.path in outcome.rewrite.placeholders or role == "label":
+            after, what = card(width, height, f"{role} removed"), "removed"
+        else:  # macro = "keep": the report must not show it
+            after, what = card(width, height, "macro kept unchanged"), "kept unchanged (not shown)"
+        pictures.add(f"{slide.vendor} {role} image ({width}x{height}): {what}", original, after)
+    return pictures.previews
 
 
 def prepare(asset: Asset, rules, context, options: WsiOptions) -> None:
