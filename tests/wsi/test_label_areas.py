@@ -333,6 +333,9 @@ def test_dicom_label_replaced_by_a_pseudonym_label(tmp_path, secret):
         result = next(r for r in summary.results if r.id == name)
         assert result.flags["wsi.dicom_label"] == "replaced by a pseudonym label"
         assert "burned_in_text" not in result.flags
+        # a picture of the new label for the QA report; the old one (PHI) only for internal reports
+        assert [p["title"].startswith("DICOM WSI label") for p in result.previews] == [True]
+        assert "before" not in result.previews[0]
         assert (after.Rows, after.Columns, after.NumberOfFrames) == (240, 480, 1)
         assert (after.TotalPixelMatrixRows, after.TotalPixelMatrixColumns) == (240, 480)
         assert after.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing == [0.05, 0.05]

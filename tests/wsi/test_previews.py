@@ -77,3 +77,22 @@ def test_removed_and_kept_images_get_cards_and_internal_pictures_the_inputs(tmp_
 def test_previews_can_be_switched_off(tmp_path):
     record, _ = run(tmp_path, "[wsi]\npreviews = false\n")
     assert record["previews"] == []
+
+
+def test_mrxs_photos_get_pictures_too(tmp_path):
+    import mrxs_slides
+
+    inp = tmp_path / "in"
+    mrxs_slides.write_mrxs(inp / "m", stem="case", macro=slides.slide_photo(label_end="right"))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[wsi]\nlabel = "replace"\nmacro = "blank-label"\n')
+    summary = run_batch(RunConfig(recipe, Secret(b"p" * 32), inp, tmp_path / "out", plugins=("wsi",)))
+    assert summary.exit_code == 0, [r.reason for r in summary.results]
+    (result,) = summary.results
+    titles = [p["title"] for p in result.previews]
+    assert any(t.startswith("mirax label image: replaced") for t in titles), titles
+    assert any(t.startswith("mirax macro image: label end painted over") for t in titles), titles
+    state = tmp_path / "out" / ".medscrub"
+    for entry in result.previews:
+        assert "before" not in entry
+        assert "Kowalczyk" not in words(picture(state, entry["after"])), entry["title"]

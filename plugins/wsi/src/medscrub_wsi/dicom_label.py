@@ -30,6 +30,8 @@ import numpy as np
 from medscrub import Asset
 
 from .label import label_picture
+from .options import WsiOptions
+from .previews import Pictures
 from .reader import LABEL_MAX_SIDE
 
 WHO = "medscrub-wsi"
@@ -64,6 +66,7 @@ def replace_label(ds, asset: Asset, context) -> None:
     if colour:
         image = np.repeat(image[..., None], 3, axis=2)
     old_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    before = _first_frame(ds) if context.recipe.run.internal_previews else None
     syntax = store(ds, image, "RGB" if colour else "MONOCHROME2", WHO)
     ds.NumberOfFrames = 1
     if "TotalPixelMatrixRows" in ds or "TotalPixelMatrixColumns" in ds:
@@ -76,6 +79,22 @@ def replace_label(ds, asset: Asset, context) -> None:
                  f"({old_frames} frame{'s' if old_frames != 1 else ''} before; {syntax})")
     asset.record("replace", "(0028,0301) BurnedInAnnotation", "wsi", "NO: the label shows only a pseudonym")
     asset.flags["wsi.dicom_label"] = "replaced by a pseudonym label"
+    if (context.options("wsi") or WsiOptions()).previews:
+        pictures = Pictures()
+        pictures.add(f"DICOM WSI label ({total_columns}x{total_rows}): replaced by a pseudonym label", before, image)
+        asset.previews += pictures.previews
+
+
+def _first_frame(ds) -> np.ndarray | None:
+    """The input label's first frame as 8-bit pixels, for an internal picture."""
+    try:
+        pixels = ds.pixel_array
+    except Exception:  # a codec that is not installed: no picture, the label is replaced all the same
+        return None
+    frame = pixels[0] if int(ds.get("NumberOfFrames", 1) or 1) > 1 else pixels
+    if frame.dtype != np.uint8:
+        return None
+    return frame
 
 
 def _one_frame_groups(ds, row_factor: float, column_factor: float) -> None:

@@ -38,6 +38,7 @@ from .label import render_label
 from .macro import MAX_BYTES, LabelArea, encode_picture, find_label, is_blanked, paint
 from .mrxs import SLIDEDAT, VERSION_LENGTH, Ini, MrxsSlide, Record, associated_role, open_slide, read_head, slide_paths
 from .options import WsiOptions
+from .previews import Pictures, card
 from .reader import LABEL_MAX_SIDE, make_scrubber, remember_file_name
 from .scrub import FieldScrubber
 
@@ -382,6 +383,30 @@ def prepare_mrxs(asset: Asset, rules, context, options: WsiOptions) -> None:
     asset.flags["wsi.left_out"] = ", ".join(f"{n} {role}" for role, n in sorted(data.dropped.items())) or "nothing"
     if notes:
         asset.flags["wsi.macro"] = "; ".join(notes)
+    if options.previews:
+        asset.previews += photo_pictures(slide, dict((r.number, b) for r, b in replaced), drop,
+                                         context.recipe.run.internal_previews)
+
+
+def photo_pictures(slide: MrxsSlide, replaced: dict[int, bytes], drop: set[int], before: bool) -> list:
+    """A before/after picture of each photo record (label, macro, preview,
+    slide photo) for the QA report; ``before`` only for internal reports."""
+    pictures = Pictures()
+    for record in slide.nonhier:
+        if record.role is None:
+            continue
+        found = read_photo(slide, record) if before else None
+        original = found[0] if isinstance(found, tuple) else None
+        new = replaced.get(record.number)
+        if new is not None:  # a generated label or a painted photo, as the output holds it
+            after = np.asarray(Image.open(io.BytesIO(new)).convert("RGB"))
+            what = "replaced by a pseudonym label" if record.role == "label" else "label end painted over"
+        else:
+            width, height = _label_size(slide, record)
+            what = "removed" if record.number in drop else "kept unchanged (not shown)"
+            after = card(width, height, f"{record.role} {'removed' if record.number in drop else 'kept unchanged'}")
+        pictures.add(f"mirax {record.role} image: {what}", original, after)
+    return pictures.previews
 
 
 # -- writing ----------------------------------------------------------------------------
