@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,14 @@ from .plugins import allowed_from_env, collect, make_plugin_manager
 from .pseudonyms import Pseudonymizer, Secret, read_lookup
 from .recipe import Recipe, load_recipe, site_files
 from .rules import RECIPE, RuleBook, RuleSet
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def recipe_sections(pm: pluggy.PluginManager) -> dict[str, type]:
@@ -32,6 +41,9 @@ class RunConfig:
     # installed plugins to load (None: all); resolved in the parent so every
     # worker loads the same ones whatever its environment
     plugins: tuple[str, ...] | None = field(default_factory=allowed_from_env)
+    # CPU cores each worker process may use for its own threads (a network's
+    # inference); set by the executor, 0: every core of the machine
+    cores_per_worker: int = 0
 
 
 class RunContext:
@@ -48,6 +60,9 @@ class RunContext:
         self.recipe = recipe or load_recipe(config.recipe_path, recipe_sections(pm))
         self.input_root = config.input_root
         self.output_root = config.output_root
+        # Threads a plugin's numeric library may start in this process: the
+        # executor's share of the machine, so that workers do not oversubscribe it.
+        self.cores = config.cores_per_worker or available_cores()
         p = self.recipe.pseudonyms
         lookup = read_lookup(p.lookup) if p.patient == "lookup" and p.lookup else None
         self.pseudonyms = Pseudonymizer(

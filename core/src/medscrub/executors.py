@@ -8,22 +8,20 @@ one poisonous file fails by itself and the batch goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .context import RunConfig
+from .context import RunConfig, available_cores
 from .model import Item, ItemResult
 from .plugins import hookimpl
 
 
 def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 class LocalExecutor:
@@ -32,6 +30,8 @@ class LocalExecutor:
         self.in_flight = int((options or {}).get("in_flight", self.workers * 4))
 
     def run(self, items: Iterable[Item], config: RunConfig) -> Iterator[ItemResult]:
+        if not config.cores_per_worker:  # each worker's share of this machine
+            config = dataclasses.replace(config, cores_per_worker=max(1, available_cores() // self.workers))
         if self.workers == 1:
             yield from self._run_here(items, config)
         else:

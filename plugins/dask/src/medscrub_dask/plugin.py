@@ -13,6 +13,7 @@ only a poisonous item fails.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 from collections.abc import Iterable, Iterator
@@ -73,6 +74,8 @@ class DaskExecutor:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
+        if not config.cores_per_worker:  # one thread per Dask worker process, as the cluster runs them
+            config = dataclasses.replace(config, cores_per_worker=1)
         key = hashlib.sha256(pickle.dumps(config)).hexdigest()[:16]
         client, cluster = self._client()
         try:

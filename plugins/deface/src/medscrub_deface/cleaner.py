@@ -40,12 +40,22 @@ def model_id() -> str:
 
 
 def _volume(asset: Asset, context, name: str):
+    _threads(context)
     volume = context.pm.hook.medscrub_get_volume(asset=asset, context=context)
     if volume is None:
         # Asked to remove a face and cannot: the item must not leave as it is.
         asset.quarantine = (f"{name}: no 3D volume from the {asset.format} plugin (a 4D or RGB image, or an object "
                             "its plugin does not hand over as a volume); not written")
     return volume
+
+
+def _threads(context) -> None:
+    """torch uses this worker's share of the cores, not every core in each worker."""
+    import torch
+
+    cores = getattr(context, "cores", 0)
+    if cores and torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
 
 
 def _previews(name: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox) -> list[Preview]:

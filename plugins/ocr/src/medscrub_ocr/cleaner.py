@@ -26,7 +26,10 @@ _rules: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def options_of(context) -> OcrOptions:
     options = context.options("ocr") if context is not None else None
-    return options if isinstance(options, OcrOptions) else OcrOptions()
+    options = options if isinstance(options, OcrOptions) else OcrOptions()
+    if options.threads == 0:  # this worker's share of the machine
+        options = options.model_copy(update={"threads": getattr(context, "cores", 0) or 1})
+    return options
 
 
 def rules_of(context, options: OcrOptions) -> list[RegionRule]:

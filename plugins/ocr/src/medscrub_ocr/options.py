@@ -32,7 +32,8 @@ class OcrOptions(BaseModel):
     threshold: float = Field(0.3, gt=0.0, lt=1.0, description="rapidocr: text probability of a pixel")
     box_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="rapidocr: mean probability to keep a box")
     min_confidence: float = Field(10.0, ge=0.0, le=100.0, description="tesseract: word confidence to keep a box")
-    threads: int = Field(1, ge=0, description="onnxruntime threads per worker (0: all cores); run more workers instead")
+    threads: int = Field(0, ge=0, description="onnxruntime threads per worker; 0: the worker's share of the "
+                         "machine's cores (all of them with one worker, one each with as many workers as cores)")
     region_rules: list[Path] = Field(default_factory=list, description="site region-rule files (TOML)")
     packaged_rules: bool = Field(True, description="apply the region rules shipped with medscrub-ocr")
     ocr: Literal["always", "unless-rule"] = Field(
