@@ -12,7 +12,8 @@ names, dates and IDs in varied fonts and sizes over speckle and a fan; seeds
 
 Tools:
 
-    medscrub            medscrub_ocr.detect.find_text, PP-OCR via onnxruntime, the defaults
+    medscrub            medscrub_ocr.detect.find_text, PP-OCR via onnxruntime, the defaults,
+                        one process using every core (as `medscrub run --workers 1`)
     medscrub-workers    the same, frames shared among --workers processes (as
                         `medscrub run --workers N` does); s/frame with the pool's
                         start and model loading, and without them
@@ -65,11 +66,13 @@ def score(frame, cleaned: np.ndarray) -> tuple[int, int]:
 
 
 def run_medscrub(frames_, engine_name: str):
+    from medscrub.context import available_cores
     from medscrub_ocr.detect import Strategy, find_text
-    from medscrub_ocr.engines import get_engine
+    from medscrub_ocr.engines import DetectorSettings, get_engine
     from medscrub_ocr.fill import fill
 
-    engine = get_engine(engine_name)
+    # as `medscrub run --workers 1` runs it: the one worker has every core (context.cores)
+    engine = get_engine(engine_name, None, DetectorSettings(threads=available_cores()))
     strategy = Strategy(dilation=2)
     engine.detect(frames_[0].pixels[:64, :64])  # load the network before timing
     out = []
@@ -83,10 +86,11 @@ def run_medscrub(frames_, engine_name: str):
 def _clean_chunk(pixels: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
     """Clean frames in a worker; the seconds spent after the network loaded."""
     from medscrub_ocr.detect import Strategy, find_text
-    from medscrub_ocr.engines import get_engine
+    from medscrub_ocr.engines import DetectorSettings, get_engine
     from medscrub_ocr.fill import fill
 
-    engine = get_engine("rapidocr")
+    # as `medscrub run --workers N` on N cores runs it: one core each
+    engine = get_engine("rapidocr", None, DetectorSettings(threads=1))
     engine.detect(pixels[0][:64, :64])
     start = time.perf_counter()
     out = []
