@@ -166,7 +166,10 @@ def medscrub_put_volume(asset: Asset, volume: Volume, context: RunContext) -> bo
 @hookspec
 def medscrub_inspect(asset: Asset, context: RunContext) -> None:
     """Look at a cleaned asset before it is written: set ``asset.flags`` (such
-    as possible burned-in text) or ``asset.quarantine`` with a reason."""
+    as possible burned-in text) or ``asset.quarantine`` with a reason.  Every
+    implementation is called; one marked ``tryfirst`` may still make a last
+    change that others should see (medscrub-wsi puts its generated label into
+    a DICOM WSI label instance here, before medscrub-dicom's burned-in check)."""
 
 
 @hookspec(firstresult=True)
