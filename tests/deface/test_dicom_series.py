@@ -44,3 +44,23 @@ def test_deface_a_dicom_series(tmp_path: Path, ch2):
     assert touched and all(
         "113102" in {item.CodeValue for item in ds.DeidentificationMethodCodeSequence} for ds in touched)
     assert all(VOLUME_PATIENT.encode() not in p.read_bytes() for p in (tmp_path / "out").rglob("*.dcm"))
+
+
+def test_images_of_other_modalities_pass_untouched(tmp_path: Path):
+    """--deface asks for faces in MR and CT: a radiograph is written as the
+    profile leaves it, not refused as 'no volume'."""
+    from dicom_builders import ct_dataset
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds = ct_dataset(Modality="CR", SOPClassUID="1.2.840.10008.5.1.4.1.1.1", Rows=8, Columns=8, SamplesPerPixel=1,
+                    PhotometricInterpretation="MONOCHROME2", BitsAllocated=16, BitsStored=12, HighBit=11,
+                    PixelRepresentation=0, PixelData=np.arange(64, dtype=np.uint16).tobytes())
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.save_as(folder / "chest.dcm", enforce_file_format=True)
+    config = RunConfig(None, Secret(b"deface-dicom-secret-0123456789", "test"), folder, tmp_path / "out",
+                       cleaners=("deface",), plugins=("dicom", "deface"))
+    summary = run_batch(config, workers=1)
+    assert summary.exit_code == 0, [r.reason for r in summary.results]
+    assert not summary.results[0].actions.get("pixels")
+    assert np.array_equal(dcmread(tmp_path / "out" / "chest.dcm").pixel_array, np.arange(64).reshape(8, 8))

@@ -19,6 +19,7 @@ from medscrub.volume import FEATURES
 
 DEFACE = "deface"
 SKULL_STRIP = "skull-strip"
+HEAD_MODALITIES = frozenset({"MR", "CT"})
 DEFACE_HELP = "remove the face (nose, lips, eyes, chin) from head MR and CT volumes with a 3D U-Net; the brain is kept"
 SKULL_STRIP_HELP = "keep only the brain of head MR and CT volumes (3D U-Net)"
 
@@ -27,8 +28,11 @@ def applies(asset: Asset) -> bool:
     if asset.format == "nifti":
         return True
     if asset.format == "dicom":  # one dataset, or a series (``datasets``) when the run groups them
+        # MR and CT images: the modalities whose volumes show a face; a
+        # radiograph, an ultrasound or a report passes untouched
         datasets = getattr(asset.data, "datasets", None) or [asset.data]
-        return any(hasattr(ds, "PixelData") for ds in datasets)
+        return any(hasattr(ds, "PixelData") and str(getattr(ds, "Modality", "") or "").strip().upper() in HEAD_MODALITIES
+                   for ds in datasets)
     return False
 
 
