@@ -28,6 +28,8 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
+from .codestreams import sample_ranges
+
 _IMPLICIT = Struct("<HHL").pack
 _EXPLICIT_SHORT = Struct("<HH2sH").pack
 _EXPLICIT_LONG = Struct("<HH2s2xL").pack
@@ -108,7 +110,7 @@ class _Encoder:
         self.compressed = compressed
         self.encoding = (implicit, True)
         self.out: list[bytes] = []
-        self.samples: int | None = None  # index in ``out`` of the native pixel data value
+        self.samples: int | None = None  # index in ``out`` of the top-level pixel data value
 
     def header(self, tag: int, vr: str | None, length: int) -> bytes:
         if self.implicit:
@@ -217,8 +219,7 @@ class _Encoder:
         if plain and not len(value) % 2 and (not compressed or value.startswith(_ITEM)):
             head = self.header(PIXEL_DATA, vr, _UNDEFINED if compressed else len(value))
             self.out.append(head)
-            if not compressed:
-                self.samples = len(self.out)  # native pixel data: samples, no text
+            self.samples = len(self.out)
             self.out.append(value)
             if compressed:
                 self.out.append(_SEQUENCE_DELIMITER)
@@ -288,7 +289,7 @@ def _uid_of(ds: Dataset, tag: int) -> str | None:
 
 class Encoded(NamedTuple):
     chunks: list[bytes]  # the file, in pieces
-    samples: tuple[int, int] | None  # the byte range of native pixel data in it
+    samples: list[tuple[int, int]]  # byte ranges of pixel samples in it: native data, entropy-coded data
 
 
 def encode_file(ds: Dataset) -> Encoded | None:
@@ -325,9 +326,13 @@ def encode_file(ds: Dataset) -> Encoded | None:
     encoder = _Encoder(ts.is_implicit_VR, ts.is_compressed)
     encoder.dataset(ds, DEFAULT_ENCODING, top=True)
     chunks = [preamble or b"\0" * 128, b"DICM", *head, *encoder.out]
-    samples = None
+    samples: list[tuple[int, int]] = []
     if encoder.samples is not None:
         index = len(chunks) - len(encoder.out) + encoder.samples
         start = sum(len(c) for c in chunks[:index])
-        samples = (start, start + len(chunks[index]))
+        value = chunks[index]
+        if not ts.is_compressed:
+            samples = [(start, start + len(value))]  # native pixel data: samples, no text
+        else:  # the codestreams' marker segments can hold text: they stay in the search
+            samples = [(start + a, start + b) for a, b in sample_ranges(value, str(ts))]
     return Encoded(chunks, samples)

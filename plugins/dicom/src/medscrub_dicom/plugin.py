@@ -285,7 +285,7 @@ def _write_one(ds: Dataset, path: Path, sink) -> None:
         return
     samples = write_file(ds, path)
     if samples and hasattr(sink, "opaque"):
-        sink.opaque(path, samples)  # native pixel data: the core's leak check reads the header only
+        sink.opaque(path, samples)  # pixel samples: the core's leak check reads the rest
 
 
 @hookimpl

@@ -93,7 +93,8 @@ def _convert_all(ds: Dataset) -> None:
 
 def write_file(ds: Dataset, path: Path) -> list[tuple[int, int]]:
     """Write ``ds`` as a Part 10 file; returns the byte ranges that hold
-    native pixel data (samples copied from the input, never text)."""
+    pixel samples (native pixel data, the entropy-coded data of compressed
+    frames), which hold no text."""
     ts = UID(ds.file_meta.TransferSyntaxUID)
     implicit, little = ds.original_encoding
     mismatch = implicit is not None and (implicit, little) != (ts.is_implicit_VR, ts.is_little_endian)
@@ -110,7 +111,7 @@ def write_file(ds: Dataset, path: Path) -> list[tuple[int, int]]:
         return []
     with open(path, "wb") as f:
         f.writelines(encoded.chunks)
-    return [encoded.samples] if encoded.samples else []
+    return encoded.samples
 
 
 def write_dicomdir(ds: Dataset, path: Path) -> None:
