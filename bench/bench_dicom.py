@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -399,6 +400,19 @@ def targets(rows: list[dict]) -> list[str]:
     return lines
 
 
+def median_row(found: list[dict]) -> dict:
+    """The run with the median files/s of a tool's rounds (a failed run, if any)."""
+    failed = [r for r in found if r["value"] is None]
+    if failed:
+        return failed[0]
+    ordered = sorted(found, key=lambda r: r["value"])
+    row = ordered[len(ordered) // 2]
+    if len(found) > 1:
+        spread = ", ".join(f"{r['value']:.0f}" for r in ordered)
+        row["note"] = "; ".join(filter(None, [row.get("note"), f"median of {len(found)} rounds ({spread})"]))
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=2000, help="files in the corpus (default 2000)")
@@ -406,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker counts for the medscrub runs, comma-separated (default 1,2); "
                              "the other tools run one process")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS))
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run every tool this many times, interleaved, and report each tool's median "
+                             "(default 3; one run per tool swings by a quarter on a small machine)")
     parser.add_argument("--corpus", type=Path, help="reuse (or build once into) this corpus folder")
     parser.add_argument("--json", type=Path, help="also write the report here (bench/run_all.py uses this)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -444,11 +461,14 @@ def main(argv: list[str] | None = None) -> int:
             files = build_corpus(corpus, args.files)
         size = sum(p.stat().st_size for p in files)
         warm(files)
-        rows = []
-        for tool in tools:
-            for workers in counts if tool in SCALED else [1]:
-                print(f"running {tool} ({workers} worker(s)) ...", file=sys.stderr, flush=True)
-                rows.append(measure(tool, corpus, work, workers))
+        runs: dict[tuple[str, int], list[dict]] = {}
+        for n in range(max(1, args.rounds)):
+            for tool in tools:
+                for workers in counts if tool in SCALED else [1]:
+                    print(f"running {tool} ({workers} worker(s)), round {n + 1} ...", file=sys.stderr, flush=True)
+                    os.sync()  # the previous tool's writes are not left for this one to wait on
+                    runs.setdefault((tool, workers), []).append(measure(tool, corpus, work, workers))
+        rows = [median_row(found) for found in runs.values()]
         if "medscrub-cli" in tools and not benchlib.not_installed(*MODULES["medscrub-cli"]):
             print("timing the client's serial parts ...", file=sys.stderr, flush=True)
             client = client_parts(corpus, work)

@@ -33,7 +33,7 @@ import benchlib
 HERE = Path(__file__).resolve().parent
 ORDER = ("dicom", "deface", "wsi", "twix", "ocr")  # then any other bench_*.py, by name
 SMOKE = {
-    "dicom": ["--files", "100"],
+    "dicom": ["--files", "100", "--rounds", "1"],
     "deface": ["--volumes", "ch2", "--tasks", "deface"],
     "wsi": ["--gb", "0.05"],
     "twix": ["--size", "0.05"],
