@@ -9,22 +9,21 @@ pytest.importorskip("medscrub_ocr")
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="session")
-def detector():
+def _engine(name: str):
+    """The named engine, or a skip that says which package is missing."""
     from medscrub_ocr.engines import EngineUnavailable, get_engine
 
     try:
-        return get_engine("rapidocr")
+        return get_engine(name)
     except EngineUnavailable as e:
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def detector():
+    return _engine("rapidocr")
 
 
 @pytest.fixture(scope="session")
 def tesseract():
-    from medscrub_ocr.engines import EngineUnavailable, get_engine
-
-    try:
-        return get_engine("tesseract")
-    except EngineUnavailable as e:
-        pytest.skip(str(e))
-
+    return _engine("tesseract")

@@ -84,6 +84,17 @@ def _ras_centre(mask: np.ndarray, affine: np.ndarray):
     return idx.mean(0) if len(idx) else None
 
 
+def _blank(asset: Asset, context, volume, region: np.ndarray, name: str, shown: np.ndarray) -> None:
+    """Set ``region`` to the volume's lowest value, put the volume back in
+    the asset's format and keep the pictures, centred on ``shown``."""
+    data = np.asarray(volume.data)
+    before = np.array(data, copy=True)
+    data[region] = data.min()
+    volume.data, volume.removed = data, FEATURES
+    context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
+    asset.previews += _previews(name, before, data, volume.affine, _ras_centre(shown, volume.affine))
+
+
 def deface(asset: Asset, context) -> list[Change]:
     from .segment import predict, removal_region
 
@@ -97,13 +108,8 @@ def deface(asset: Asset, context) -> list[Change]:
     if not removed:
         asset.flags[DEFACE] = "no face found (a brain-only or non-head image?): pixels unchanged"
         return []
-    before = np.array(data, copy=True)
-    fill = data.min()
-    data[region] = fill
-    volume.data, volume.removed = data, FEATURES
-    context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
+    _blank(asset, context, volume, region, DEFACE, region)
     head = int((masks.labels > 0).sum())
-    asset.previews += _previews(DEFACE, before, data, volume.affine, _ras_centre(region, volume.affine))
     return [Change("pixels", "volume", DEFACE,
                    f"{removed} voxels of the face set to the background ({100 * removed / max(head, 1):.1f}% of the "
                    f"head); unet {model_id()}, {masks.seconds:.1f} s")]
@@ -121,12 +127,8 @@ def skull_strip(asset: Asset, context) -> list[Change]:
     if not brain.any():
         asset.quarantine = f"{SKULL_STRIP}: no brain found; not written"
         return []
-    before = np.array(data, copy=True)
     outside = ~brain
-    data[outside] = data.min()
-    volume.data, volume.removed = data, FEATURES
-    context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
-    asset.previews += _previews(SKULL_STRIP, before, data, volume.affine, _ras_centre(brain, volume.affine))
+    _blank(asset, context, volume, outside, SKULL_STRIP, brain)
     return [Change("pixels", "volume", SKULL_STRIP,
                    f"{int(outside.sum())} voxels outside the brain set to the background ({int(brain.sum())} kept); "
                    f"unet {model_id()}, {masks.seconds:.1f} s")]
