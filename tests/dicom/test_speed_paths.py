@@ -1,6 +1,7 @@
 """The fast paths of medscrub-dicom give exactly what pydicom gives.
 
-The plugin reads the values it changes most (UIDs, dates, codes, plain ASCII
+The plugin reads files with its own parser (``medscrub_dicom.parse``, held
+to ``dcmread`` in test_parse.py), reads the values it changes most (UIDs, dates, codes, plain ASCII
 names and IDs) from the raw bytes and stores their replacements as raw bytes
 (``medscrub_dicom.raw``), sets its markers as encoded elements, and writes
 files with its own encoder (``medscrub_dicom.encoder``), handing pydicom
@@ -8,7 +9,7 @@ whatever it cannot write exactly as ``dcmwrite`` would.  These tests hold
 those paths to pydicom's own behaviour over every object of the corpus:
 
 - the whole plugin, fast, against the same plugin with pydicom doing every
-  conversion, assignment and write: the same bytes, the same changes, the
+  read, conversion, assignment and write: the same bytes, the same changes, the
   same remembered identifiers, the same datasets read back at every depth;
 - the encoder against ``dcmwrite`` on the same cleaned dataset;
 - the raw decoding and encoding against pydicom's converters and writers,
@@ -41,7 +42,7 @@ from medscrub import Item  # noqa: E402
 from medscrub.context import RunConfig, RunContext  # noqa: E402
 from medscrub.pipeline import discover, process_item  # noqa: E402
 from medscrub.pseudonyms import Secret  # noqa: E402
-from medscrub_dicom import encoder, markers, plugin, profile, raw, writer  # noqa: E402
+from medscrub_dicom import encoder, markers, plugin, profile, raw, reader, writer  # noqa: E402
 from medscrub_dicom.markers import mark_clean_pixel_data  # noqa: E402
 
 SECRET = b"s" * 32
@@ -113,11 +114,13 @@ def make_context(tmp: Path, recipe: str | None) -> RunContext:
 
 @contextmanager
 def pydicom_everywhere():
-    """The plugin with every value read, assigned and written by pydicom."""
+    """The plugin with every file read, every value read and assigned and
+    every file written by pydicom."""
     with pytest.MonkeyPatch.context() as mp:
         for module in (raw, profile, markers):
             mp.setattr(module, "pydicom_defaults", lambda: False)
         mp.setattr(writer, "encode_file", lambda ds: None)
+        mp.setattr(reader, "read_file", lambda path: None)
         yield
 
 

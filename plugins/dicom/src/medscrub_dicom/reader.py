@@ -10,6 +10,7 @@ from pydicom.errors import InvalidDicomError
 
 from medscrub import Asset, BadInput, Item
 
+from .parse import read_file
 from .rules import KNOWN_VRS
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -59,7 +60,7 @@ def is_dicomdir(ds) -> bool:
 def read(item: Item) -> Asset:
     path = item.path
     try:
-        ds = dcmread(path, force=True)
+        ds = read_file(path) or dcmread(path, force=True)
     except InvalidDicomError as e:
         raise BadInput(f"not a DICOM file: {e}") from None
     except (OSError, EOFError, ValueError, struct.error, NotImplementedError) as e:

@@ -1,0 +1,203 @@
+"""Reading a DICOM file into the very dataset ``dcmread(path, force=True)`` builds, faster.
+
+pydicom reads a file element by element through a generator that makes
+several file calls per element, which costs more than the profile's whole
+walk.  :func:`read_file` reads the file in one call and splits the usual
+elements (defined length, a known VR, inside the file) out of the bytes
+itself, into the same :class:`~pydicom.dataelem.RawDataElement` objects at
+the same positions.  Any other element (undefined length: encapsulated pixel
+data and sequences; an unknown VR; a value running past the end) is read by
+pydicom's own generator, at its place in the same bytes.  For what it does
+not do exactly as pydicom would at the file level (no transfer syntax in
+the file meta, big endian, deflated, private syntaxes, a command set, a
+data set whose VR encoding contradicts its transfer syntax, very large
+files, pydicom's debugging mode), and for a file it cannot read (which
+``dcmread`` then reads again and fails on in its own words), it returns
+``None`` and the caller uses ``dcmread``.  tests/dicom/test_parse.py holds
+it to ``dcmread`` over the whole corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from struct import Struct
+
+from pydicom import config
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import ENCODED_VR, data_element_generator
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    PrivateTransferSyntaxes,
+)
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.values import convert_string
+
+# Larger files are mostly sample data, read as one value either way.
+MAX_BYTES = 64 * 2**20
+
+_EXPLICIT = Struct("<HH2sH").unpack_from
+_IMPLICIT = Struct("<HHL").unpack_from
+_LENGTH_32 = Struct("<L").unpack_from
+_LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+# the explicit VRs pydicom decodes as such, as text
+_VR_TEXT = {vr: vr.decode(default_encoding) for vr in ENCODED_VR}
+_ITEM_DELIMITER = 0xFFFEE00D
+_CHARSET = 0x00080005
+_UNDEFINED = 0xFFFFFFFF
+_logger = logging.getLogger("pydicom")
+
+
+class _Unusual(Exception):
+    """Something this module leaves to ``dcmread``."""
+
+
+def read_file(path: str | Path) -> FileDataset | None:
+    """``dcmread(path, force=True)``, or ``None`` where this module leaves
+    the file to it (the caller then calls it)."""
+    if config.debugging:
+        return None  # pydicom logs every element then
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        if os.fstat(f.fileno()).st_size > MAX_BYTES:
+            return None
+        data = f.read()
+    try:
+        return _read(name, data)
+    except Exception:  # _Unusual, or a damaged file: dcmread reads it again and fails its own way
+        return None
+
+
+def _read(name: str, data: bytes) -> FileDataset:
+    size = len(data)
+    if size >= 132 and data[128:132] == b"DICM":
+        preamble, at = data[:128], 132
+    else:
+        preamble, at = None, 0  # force=True: no preamble, the data set from the start
+    meta, at = _file_meta(data, at)
+    if 0 < size - at < 8 or (size - at >= 8 and data[at:at + 2] == b"\0\0"):
+        raise _Unusual  # a command set, or a stub pydicom reads its own way
+    syntax = meta.get("TransferSyntaxUID") if meta._dict else None
+    implicit = True
+    if at < size:
+        if syntax is None or syntax == ExplicitVRBigEndian or syntax == DeflatedExplicitVRLittleEndian \
+                or syntax in PrivateTransferSyntaxes:
+            raise _Unusual  # guessed from the data, big endian, inflated, or looked up
+        implicit = syntax == ImplicitVRLittleEndian
+        if not implicit and syntax != ExplicitVRLittleEndian:
+            implicit = False  # every other public syntax is explicit VR little endian
+        vr = data[at + 4:at + 6]
+        if len(vr) == 2 and (not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B)) != implicit:
+            raise _Unusual  # the data contradicts the meta: pydicom warns and reads it the other way
+    elements, encoding = _elements(data, at, implicit)
+    dataset = Dataset(elements, parent_encoding=default_encoding)
+    charset = elements.get(_CHARSET)
+    if charset is not None:
+        dataset.set_original_encoding(implicit, True, convert_encodings(convert_raw_data_element(charset).value))
+    else:
+        dataset.set_original_encoding(implicit, True, default_encoding)
+    ds = FileDataset(name, dataset, preamble, meta, implicit, True)
+    ds.set_original_encoding(implicit, True, dataset._character_set)
+    return ds
+
+
+def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
+    """The group 0002 elements from ``at`` (explicit VR little endian), as
+    pydicom's ``_read_file_meta_info`` leaves them, and where they end."""
+    start = at
+    size = len(data)
+    found: dict = {}
+    while at + 8 <= size:
+        group, element, vr_bytes, length = _EXPLICIT(data, at)
+        if group != 2:
+            break
+        vr = _VR_TEXT.get(vr_bytes)
+        if vr is None:
+            raise _Unusual  # pydicom tries implicit VR then
+        if vr in _LONG_VRS:
+            if at + 12 > size:
+                raise _Unusual
+            (length,) = _LENGTH_32(data, at + 8)
+            value_at = at + 12
+        else:
+            value_at = at + 8
+        end = value_at + length
+        if length == _UNDEFINED or end > size:
+            raise _Unusual
+        tag = BaseTag(group << 16 | element)
+        value = data[value_at:end] if length else empty_value_for_VR(vr, raw=True)
+        found[tag] = RawDataElement(tag, vr, length, value, value_at, False, True)
+        at = end
+    meta = FileMetaDataset(found)
+    meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
+    if not found:
+        return meta, at
+    try:
+        meta[min(found)]  # pydicom reads the first element to test the encoding
+    except NotImplementedError:
+        raise _Unusual from None
+    if 0x00020000 in found:
+        actual = at - (start + 12)
+        stated = meta.FileMetaInformationGroupLength
+        if stated != actual:
+            _logger.info(
+                "_read_file_meta_info: (0002,0000) 'File Meta Information Group Length' value doesn't match "
+                f"the actual File Meta Information length ({stated} vs {actual} bytes)"
+            )
+    return meta, at
+
+
+def _elements(data: bytes, at: int, implicit: bool) -> tuple[dict, str | list[str]]:
+    """The top-level elements from ``at`` to the end, as pydicom's
+    ``read_dataset`` collects them, and the character set they end in."""
+    size = len(data)
+    found: dict = {}
+    encoding: str | list[str] = default_encoding
+    buffer: DicomBytesIO | None = None
+    vr_text = _VR_TEXT
+    long_vrs = _LONG_VRS
+    while at + 8 <= size:
+        if implicit:
+            group, element, length = _IMPLICIT(data, at)
+            vr = None
+            value_at = at + 8
+        else:
+            group, element, vr_bytes, length = _EXPLICIT(data, at)
+            vr = vr_text.get(vr_bytes)
+            value_at = at + 8
+            if vr in long_vrs:
+                if at + 12 <= size:
+                    (length,) = _LENGTH_32(data, at + 8)
+                    value_at = at + 12
+                else:
+                    vr = None  # pydicom's turn: it fails there
+        tag = group << 16 | element
+        if tag == _ITEM_DELIMITER:
+            break  # pydicom ends the data set here
+        end = value_at + length
+        if (vr is None and not implicit) or length == _UNDEFINED or end > size:
+            # pydicom's generator reads this one element, where it is
+            if buffer is None:
+                buffer = DicomBytesIO(data)
+            buffer.seek(at)
+            elem = next(data_element_generator(buffer, implicit, True, encoding=encoding), None)
+            if elem is None:
+                break
+            found[elem.tag] = elem
+            at = buffer.tell()
+            continue
+        key = BaseTag(tag)
+        value = data[value_at:end] if length else empty_value_for_VR(vr, raw=True)
+        if tag == _CHARSET:
+            encoding = convert_encodings(convert_string(value or b"", True))
+        found[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
+        at = end
+    return found, encoding
