@@ -27,9 +27,11 @@ def halve(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.ascontiguousarray(data[::2, ::2, ::2]), out
 
 
-def face_box(shape, affine) -> np.ndarray:
+def face_box(shape, affine, below: float = -20.0) -> np.ndarray:
     """Voxels in front of and below the brain where nose, lips and chin lie
-    in the ch2/MNI space: anterior of y = +70 mm and below z = 0 mm."""
+    in the ch2/MNI space: anterior of y = +70 mm and below z = ``below`` mm
+    (-20: under the eyes; the brow and the bridge of the nose above it are
+    not all face)."""
     ijk = np.indices(shape).reshape(3, -1).T
     xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
-    return ((xyz[:, 1] > 70) & (xyz[:, 2] < 0)).reshape(shape)
+    return ((xyz[:, 1] > 70) & (xyz[:, 2] < below)).reshape(shape)

@@ -38,7 +38,7 @@ def test_deface_a_dicom_series(tmp_path: Path, ch2):
     out = np.stack([ds.pixel_array.T for ds in slices], axis=-1)
     changed = out != stored
     face = face_box(data.shape, affine) & (data > 30)
-    assert changed[face].mean() > 0.5
+    assert changed[face].mean() > 0.6
     assert not changed[brain].any()
     touched = [ds for ds in slices if ds.get("RecognizableVisualFeatures") == "NO"]
     assert touched and all(

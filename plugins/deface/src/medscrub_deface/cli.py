@@ -16,11 +16,15 @@ def train_command(
     cache: Path | None = typer.Option(None, "--cache", help="Keep the built label maps in this .npz and reuse them."),
     from_stage: int = typer.Option(1, "--from-stage", min=1, help="Start at this stage of the config..."),
     init: Path | None = typer.Option(None, "--init", help="...from the weights the stage before left in this folder."),
+    to_stage: int | None = typer.Option(None, "--to-stage", min=1, help="Stop after this stage (default: the last)."),
+    workers: int | None = typer.Option(None, "--workers", min=0,
+                                       help="Processes painting samples (default: the config's); same weights."),
 ) -> None:
     """Train the U-Net on synthetic heads; reproduces the shipped weights."""
     from .train import train
 
-    where = train(config, out, cache, from_stage, init, log=lambda line: typer.echo(line))
+    where = train(config, out, cache, from_stage, init, log=lambda line: typer.echo(line), workers=workers,
+                  to_stage=to_stage)
     typer.echo(f"weights in {where}")
 
 

@@ -2,10 +2,11 @@
 
 Reproduces the shipped weights from the label maps of
 :mod:`medscrub_deface.labels` and the synthesiser of
-:mod:`medscrub_deface.synth`.  Everything random draws from one seeded
-generator, so a run with the same config, data and torch build on the same
-kind of device gives the same weights (CPU kernels are deterministic here; a
-GPU's may not be).
+:mod:`medscrub_deface.synth`.  Sample ``i`` of a stage draws from its own
+generator, seeded by the stage's seed and ``i``, so the images are the same
+whatever the number of loader processes; a run with the same config, data
+and torch build on the same kind of device gives the same weights (CPU
+kernels are deterministic here; a GPU's may not be).
 """
 
 from __future__ import annotations
@@ -63,22 +64,58 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, face_weight: float = 1.0
     return ce + (1 - dice[1:]).mean()
 
 
+class Samples(torch.utils.data.Dataset):
+    """The ``count`` synthetic samples of one stage: sample ``i`` comes from
+    a generator seeded by ``(seed, i)``."""
+
+    def __init__(self, synth: Synthesiser, seed: int, count: int) -> None:
+        self.synth, self.seed, self.count = synth, seed, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.synth.sample(np.random.default_rng([self.seed, i]))
+
+
+def _one_thread(_worker: int) -> None:
+    # each loader process paints one sample at a time: many processes, one thread each
+    torch.set_num_threads(1)
+
+
+def batches(synth: Synthesiser, seed: int, steps: int, batch: int, workers: int):
+    """The stage's batches in order: (images (B, 1, X, Y, Z), targets (B, X, Y, Z)),
+    painted by ``workers`` processes (0: in this one)."""
+    loader = torch.utils.data.DataLoader(
+        Samples(synth, seed, steps * batch), batch_size=batch, shuffle=False, num_workers=workers,
+        worker_init_fn=_one_thread if workers else None, prefetch_factor=4 if workers else None)
+    return iter(loader)
+
+
+def _device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
+
+
 def stages(config: dict) -> list[dict]:
-    """The config's stages: each has its own seed, step count, learning rates
-    (cosine from the first to the final) and face weight, and a fresh Adam;
+    """The config's stages: each has its own seed, step count, batch size,
+    learning rates (cosine from the first to the final) and face weight, and a
+    fresh Adam;
     a stage starts from the weights the one before it left."""
     out = []
     for n, raw in enumerate(config["stage"], 1):
         out.append({"seed": int(raw["seed"]), "steps": int(raw["steps"]), "lr0": float(raw["learning_rate"]),
                     "lr1": float(raw["final_learning_rate"]), "face_weight": float(raw.get("face_weight", 1.0)),
-                    "number": n})
+                    "batch": int(raw.get("batch", 1)), "number": n})
     return out
 
 
 def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: int = 1,
-          init: Path | None = None, log=print) -> Path:
-    """Run the config's stages from ``from_stage`` on (starting from the
-    weights in ``init`` when that is above 1) and save the weights in ``out``."""
+          init: Path | None = None, log=print, workers: int | None = None, to_stage: int | None = None) -> Path:
+    """Run the config's stages ``from_stage`` to ``to_stage`` (default: the
+    last), starting from the weights in ``init`` when ``from_stage`` is above
+    1, and save the weights in ``out``.
+    ``workers`` (default: the config's) processes paint the samples; the
+    weights do not depend on it."""
     from safetensors.torch import load_file
 
     config = read(config_path)
@@ -99,27 +136,31 @@ def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: i
             raise ValueError("--from-stage above 1 needs --init with the previous stage's weights")
         net.load_state_dict(load_file(str(init / WEIGHTS)))
     out.mkdir(parents=True, exist_ok=True)
-    provenance = {"config": config_path.name, "torch": torch.__version__, "device": str(dev),
+    provenance = {"config": config_path.name, "torch": torch.__version__, "device": _device_name(dev),
                   "python": platform.python_version()}
     if from_stage > 1 and init is not None and (init / SETTINGS).exists():
         earlier = tomllib.loads((init / SETTINGS).read_text()).get("provenance", {})
         provenance.update({k: v for k, v in earlier.items() if k.startswith("stage")})
     history_path = out / "history.json"
-    history = json.loads(history_path.read_text()) if from_stage > 1 and history_path.exists() else []
+    history = []
+    if from_stage > 1:  # the log goes on from the earlier stages'
+        earlier_log = history_path if history_path.exists() else init / "history.json"
+        history = json.loads(earlier_log.read_text()) if earlier_log.exists() else []
     log_every, save_every = int(config.get("log_every", 20)), int(config.get("save_every", 200))
-    for stage in all_stages[from_stage - 1:]:
-        rng = np.random.default_rng(stage["seed"])
+    workers = int(config.get("workers", 0)) if workers is None else workers
+    for stage in all_stages[from_stage - 1:to_stage]:
         opt = torch.optim.Adam(net.parameters(), lr=stage["lr0"])
         total, lr0, lr1 = stage["steps"], stage["lr0"], stage["lr1"]
         start = time.perf_counter()
         running = 0.0
+        stream = batches(synth, stage["seed"], total, stage["batch"], workers)
         for step in range(1, total + 1):
             lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * (step - 1) / total))
             for group in opt.param_groups:
                 group["lr"] = lr
-            image, target = synth.sample(rng)
-            logits = net(image[None].to(dev))
-            loss = loss_fn(logits, target[None].to(dev), stage["face_weight"])
+            image, target = next(stream)
+            logits = net(image.to(dev, non_blocking=True))
+            loss = loss_fn(logits, target.to(dev, non_blocking=True), stage["face_weight"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -131,8 +172,9 @@ def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: i
                 log(json.dumps(entry))
                 running = 0.0
             if step % save_every == 0 or step == total:
-                provenance[f"stage{stage['number']}"] = (f"seed {stage['seed']}, {step} of {total} steps, "
-                                                         f"{time.perf_counter() - start:.0f} s")
+                provenance[f"stage{stage['number']}"] = (
+                    f"seed {stage['seed']}, {step} of {total} steps of {stage['batch']}, "
+                    f"{time.perf_counter() - start:.0f} s")
                 save(net, out, net_cfg, provenance)
-        history_path.write_text(json.dumps(history, indent=0))
+                history_path.write_text(json.dumps(history, indent=0))
     return out
