@@ -1,4 +1,5 @@
-"""medscrub_dicom.parse builds the very dataset ``dcmread(path, force=True)`` builds.
+"""medscrub_dicom.parse builds the very dataset ``dcmread(path, force=True)``
+builds, and converts a sequence as pydicom's ``ds[tag]`` does.
 
 Every object of the corpus is read both ways and compared as pydicom left
 it: the same elements in the same order, each still raw or converted as
@@ -6,7 +7,9 @@ pydicom left it, the same raw fields (VR, length, bytes, position,
 encoding), the same sequences and items, the same dataset attributes and
 file meta, and the same warnings.  Crafted files cover what the corpus
 lacks: an undefined-length sequence after a character set, a value cut
-off by the end of the file, an unknown VR, a command set.
+off by the end of the file, an unknown VR, a command set.  Every sequence of
+the corpus, at every depth, is converted both ways and compared the same
+way.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def differences(a: Dataset, b: Dataset, where: str = "") -> list[str]:
     out = []
     for name in ATTRIBUTES:
         x, y = a.__dict__.get(name, "-"), b.__dict__.get(name, "-")
+        if name == "buffer":  # a deflated file's inflated data set: one object per read
+            x, y = type(x), type(y)
         if x != y or type(x) is not type(y):
             out.append(f"{where}{name}: {x!r:.50} != {y!r:.50}")
     if set(a.__dict__) != set(b.__dict__):
@@ -58,7 +63,8 @@ def differences(a: Dataset, b: Dataset, where: str = "") -> list[str]:
         elif (x.VR, x.file_tell, x.is_undefined_length) != (y.VR, y.file_tell, y.is_undefined_length):
             out.append(f"{here} VR, position or length form")
         elif x.VR == "SQ":
-            if len(x.value) != len(y.value) or x.value.is_undefined_length != y.value.is_undefined_length:
+            if len(x.value) != len(y.value) or (getattr(x.value, "is_undefined_length", None)
+                                                != getattr(y.value, "is_undefined_length", None)):
                 out.append(f"{here} other items")
             for i, (p, q) in enumerate(zip(x.value, y.value, strict=False)):
                 out += differences(p, q, f"{here}[{i}]>")
@@ -224,3 +230,85 @@ def test_a_file_too_large_is_left_to_dcmread(tmp_path, monkeypatch):
     path.write_bytes(CRAFTED["charset-sequence"])
     monkeypatch.setattr(parse, "MAX_BYTES", 100)
     assert parse.read_file(path) is None
+
+
+# -- sequences -------------------------------------------------------------------
+
+
+def convert_all(a: Dataset, b: Dataset, where: str = "") -> tuple[list[str], int]:
+    """Convert every element of ``a`` and ``b`` at every depth, sequences of
+    ``a`` with :func:`parse.sequence` and everything else with pydicom; how
+    they then differ, and how many sequences the fast path converted."""
+    out, fast = [], 0
+    for tag in list(b._dict):
+        here = f"{where}({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        raw = a._dict[tag]
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            try:
+                y = b[tag]
+            except Exception as e:
+                y = f"{type(e).__name__}: {e}"
+            slow_warnings = [str(w.message) for w in seen]
+            del seen[:]
+            try:
+                x = parse.sequence(a, tag) if not isinstance(y, str) and y.VR == "SQ" else a[tag]
+            except Exception as e:
+                x = f"{type(e).__name__}: {e}"
+            fast_warnings = [str(w.message) for w in seen]
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                out.append(f"{here} {x!r:.60} != {y!r:.60}")
+            continue
+        if fast_warnings != slow_warnings:
+            out.append(f"{here} warnings {fast_warnings} != {slow_warnings}")
+        if y.VR == "SQ":
+            fast += isinstance(raw, RawDataElement) and raw.VR == "SQ" and bool(raw.value)
+            for i, (p, q) in enumerate(zip(x.value, y.value, strict=False)):
+                found, n = convert_all(p, q, f"{here}[{i}]>")
+                out += found
+                fast += n
+    return out + differences(a, b, where), fast
+
+
+def test_every_corpus_sequence_converts_as_pydicom_converts_it(dicom_corpus):
+    problems, fast = [], 0
+    for corpus_file in dicom_corpus:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                a, b = dcmread(corpus_file.path, force=True), dcmread(corpus_file.path, force=True)
+            except Exception:
+                continue
+        found, n = convert_all(a, b)
+        fast += n
+        if found:
+            problems.append(f"{corpus_file.name}: {'; '.join(found[:3])}")
+    assert fast > 200  # sequences of defined length, read by parse at every depth
+    assert not problems, "\n".join(problems)
+
+
+def test_crafted_sequences_convert_as_pydicom_converts_them(tmp_path):
+    item = _explicit(0x00081150, b"UI", b"1.2.3\0") + _explicit(0x00100010, b"PN", "Müller".encode("latin-1"))
+    nested = _explicit(0x00081140, b"SQ", b"\xfe\xff\x00\xe0" + struct.pack("<L", len(item)) + item)
+    implicit_item = _implicit(0x00081150, b"1.2.3\0")
+    cases = {
+        # defined-length items, one holding a nested sequence, one empty
+        "nested": b"\xfe\xff\x00\xe0" + struct.pack("<L", len(nested)) + nested + b"\xfe\xff\x00\xe0\0\0\0\0",
+        # an undefined-length item, then a sequence delimiter inside a defined-length sequence
+        "delimited": _ITEM + item + _ITEM_END + _SEQUENCE_END,
+        # an implicit VR item in an explicit VR file
+        "implicit-item": b"\xfe\xff\x00\xe0" + struct.pack("<L", len(implicit_item)) + implicit_item,
+        # an item longer than the sequence
+        "overrun": b"\xfe\xff\x00\xe0" + struct.pack("<L", len(item) + 40) + item,
+        # a stray item delimiter in a defined-length item
+        "stray": b"\xfe\xff\x00\xe0" + struct.pack("<L", len(item) + 8) + _ITEM_END + item,
+        # a broken item header
+        "broken": b"\xfe\xff\x00\xe0" + struct.pack("<L", len(item)) + item + b"\xfe\xff",
+    }
+    for name, value in cases.items():
+        path = tmp_path / f"{name}.dcm"
+        path.write_bytes(_file(_explicit(0x00080005, b"CS", b"ISO_IR 100") + _explicit(0x00089215, b"SQ", value)))
+        a, b = dcmread(path, force=True), dcmread(path, force=True)
+        found, _ = convert_all(a, b)
+        assert not found, f"{name}: {found}"

@@ -26,10 +26,13 @@ from struct import Struct
 
 from pydicom import config
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import ENCODED_VR, data_element_generator
+from pydicom.hooks import hooks, raw_element_value, raw_element_vr
+from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
@@ -51,9 +54,12 @@ _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 # the explicit VRs pydicom decodes as such, as text
 _VR_TEXT = {vr: vr.decode(default_encoding) for vr in ENCODED_VR}
 _ITEM_DELIMITER = 0xFFFEE00D
+_SEQUENCE_DELIMITER = 0xFFFEE0DD
 _CHARSET = 0x00080005
 _UNDEFINED = 0xFFFFFFFF
 _logger = logging.getLogger("pydicom")
+# the fields of RawDataElement after the seven pydicom's reader sets, at their defaults
+_RAW_DEFAULTS = tuple(RawDataElement._field_defaults[name] for name in RawDataElement._fields[7:])
 
 
 class _Unusual(Exception):
@@ -97,13 +103,8 @@ def _read(name: str, data: bytes) -> FileDataset:
         vr = data[at + 4:at + 6]
         if len(vr) == 2 and (not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B)) != implicit:
             raise _Unusual  # the data contradicts the meta: pydicom warns and reads it the other way
-    elements, encoding = _elements(data, at, implicit)
-    dataset = Dataset(elements, parent_encoding=default_encoding)
-    charset = elements.get(_CHARSET)
-    if charset is not None:
-        dataset.set_original_encoding(implicit, True, convert_encodings(convert_raw_data_element(charset).value))
-    else:
-        dataset.set_original_encoding(implicit, True, default_encoding)
+    elements, _, _ = _elements(data, at, implicit, default_encoding)
+    dataset = _dataset(elements, implicit, default_encoding)
     ds = FileDataset(name, dataset, preamble, meta, implicit, True)
     ds.set_original_encoding(implicit, True, dataset._character_set)
     return ds
@@ -155,16 +156,25 @@ def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
     return meta, at
 
 
-def _elements(data: bytes, at: int, implicit: bool) -> tuple[dict, str | list[str]]:
-    """The top-level elements from ``at`` to the end, as pydicom's
-    ``read_dataset`` collects them, and the character set they end in."""
+def _elements(
+    data: bytes, at: int, implicit: bool, encoding: str | list[str], end: int | None = None
+) -> tuple[dict, str | list[str], int]:
+    """The elements of one data set from ``at``, as pydicom's ``read_dataset``
+    collects them: to the end of ``data`` or an item delimiter, or (``end``)
+    while they start before that offset.  Also the character set they end in,
+    and where reading stopped (where pydicom leaves its file position)."""
     size = len(data)
+    stop = size if end is None else min(end, size)
     found: dict = {}
-    encoding: str | list[str] = default_encoding
     buffer: DicomBytesIO | None = None
     vr_text = _VR_TEXT
     long_vrs = _LONG_VRS
-    while at + 8 <= size:
+    # RawDataElement(...) without its Python-level __new__
+    new = tuple.__new__
+    raw_class = RawDataElement
+    while at < stop:
+        if at + 8 > size:
+            return found, encoding, size  # pydicom's read of the next header comes back short: the end
         if implicit:
             group, element, length = _IMPLICIT(data, at)
             vr = None
@@ -181,23 +191,113 @@ def _elements(data: bytes, at: int, implicit: bool) -> tuple[dict, str | list[st
                     vr = None  # pydicom's turn: it fails there
         tag = group << 16 | element
         if tag == _ITEM_DELIMITER:
-            break  # pydicom ends the data set here
-        end = value_at + length
-        if (vr is None and not implicit) or length == _UNDEFINED or end > size:
+            return found, encoding, at + 8  # pydicom ends the data set here
+        value_end = value_at + length
+        if (vr is None and not implicit) or length == _UNDEFINED or value_end > size:
             # pydicom's generator reads this one element, where it is
             if buffer is None:
                 buffer = DicomBytesIO(data)
             buffer.seek(at)
             elem = next(data_element_generator(buffer, implicit, True, encoding=encoding), None)
-            if elem is None:
-                break
-            found[elem.tag] = elem
             at = buffer.tell()
+            if elem is None:
+                return found, encoding, at
+            found[elem.tag] = elem
             continue
         key = BaseTag(tag)
-        value = data[value_at:end] if length else empty_value_for_VR(vr, raw=True)
+        value = data[value_at:value_end] if length else empty_value_for_VR(vr, raw=True)
         if tag == _CHARSET:
             encoding = convert_encodings(convert_string(value or b"", True))
-        found[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
-        at = end
-    return found, encoding
+        found[key] = new(raw_class, (key, vr, length, value, value_at, implicit, True, *_RAW_DEFAULTS))
+        at = value_end
+    return found, encoding, at
+
+
+def _dataset(elements: dict, implicit: bool, parent_encoding: str | list[str]) -> Dataset:
+    """The data set ``read_dataset`` makes of its elements."""
+    ds = Dataset(elements, parent_encoding=parent_encoding)
+    charset = elements.get(_CHARSET)
+    encoding = convert_encodings(convert_raw_data_element(charset).value) if charset is not None else parent_encoding
+    ds.set_original_encoding(implicit, True, encoding)
+    return ds
+
+
+# -- sequences -------------------------------------------------------------------
+
+
+def sequence(ds: Dataset, tag: int) -> DataElement:
+    """``ds[tag]`` for a sequence: the same element, with the same items, and
+    ``ds`` left as pydicom's conversion leaves it; faster for a sequence of
+    defined length read from a little endian file."""
+    raw = ds._dict[tag]
+    if raw.__class__ is not RawDataElement or not _plain_conversion():
+        return ds[tag]
+    value = raw.value
+    if not value or raw.length == _UNDEFINED or not raw.is_little_endian:
+        return ds[tag]  # deferred, empty, or read its own way
+    vr = raw.VR
+    if vr is None and not tag & 0x10000:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return ds[tag]
+    if vr != "SQ":
+        return ds[tag]
+    charset = ds.original_character_set or ds._character_set
+    encodings = charset or [default_encoding]  # as convert_value passes it on
+    try:
+        items = _items(value, raw.is_implicit_VR, [encodings] if isinstance(encodings, str) else encodings,
+                       raw.value_tell)
+    except Exception:  # pydicom reads it again and fails or warns its own way
+        return ds[tag]
+    ds[tag] = DataElement(raw.tag, vr, items, raw.value_tell, False, already_converted=True)
+    elem = ds._dict[tag]
+    ds._set_pixel_representation(elem)
+    return elem
+
+
+def _plain_conversion() -> bool:
+    """Does pydicom convert raw elements with its own default hooks?"""
+    return (
+        not config.debugging
+        and config.data_element_callback is None
+        and hooks.raw_element_vr is raw_element_vr
+        and hooks.raw_element_value is raw_element_value
+        and not hooks.raw_element_kwargs
+    )
+
+
+def _items(data: bytes, implicit: bool, encoding: str | list[str], offset: int) -> Sequence:
+    """pydicom's ``convert_SQ`` of a sequence's value: its items, read as
+    ``read_sequence`` reads them (positions in the value, plus ``offset``
+    where pydicom adds it)."""
+    size = len(data)
+    found = []
+    at = 0
+    while at < size:
+        item_at = at
+        if at + 8 > size:
+            raise _Unusual  # pydicom raises "No tag to read"
+        group, element, length = _IMPLICIT(data, at)
+        tag = group << 16 | element
+        if tag == _SEQUENCE_DELIMITER:
+            break
+        at += 8
+        # an item of an explicit VR sequence may be in implicit VR: pydicom looks at its first element
+        item_implicit = implicit
+        if not implicit:
+            vr = data[at + 4:at + 6]
+            if len(vr) == 2 and not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B):
+                item_implicit = True
+        if length == _UNDEFINED:
+            elements, _, at = _elements(data, at, item_implicit, encoding)
+        else:
+            elements, _, at = _elements(data, at, item_implicit, encoding, at + length)
+        item = _dataset(elements, item_implicit, encoding)
+        item.is_undefined_length_sequence_item = length == _UNDEFINED
+        item.seq_item_tell = item_at + offset
+        item.file_tell = item_at + offset
+        found.append(item)
+    items = Sequence(found)
+    items.is_undefined_length = False
+    return items

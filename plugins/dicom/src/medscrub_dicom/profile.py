@@ -4,8 +4,8 @@
 rules into one decision per (tag, VR), computed the first time a tag is seen
 and then looked up in a dict.  :class:`Scrubber` walks a dataset once, in
 place, and applies the decisions; it reads (converts) only the elements it
-changes and the sequences it enters, so untouched values are written back as
-the bytes they were read as.
+changes and the sequences it enters (these with :func:`.parse.sequence`), so
+untouched values are written back as the bytes they were read as.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from medscrub import MedscrubError
 from .dates import shift_da, shift_dt
 from .descriptors import Terms
 from .options import DicomOptions
+from .parse import sequence
 from .raw import Values, as_value, encoded, fast_vr, put, pydicom_defaults, text_value, values_of
 from .rules import FLOAT_VRS, INT_VRS, TEXT_VRS, SiteRule, SiteRules, value_problem
 from .table import PROFILE_NAME, Row, load_table
@@ -445,13 +446,17 @@ class Scrubber:
             self._private(ds, prefix, mode, key, values)
 
     def _recurse(self, ds: Dataset, tag: int, prefix: str, mode: str, key: str) -> None:
-        elem = ds[tag]
+        elem = self._element(ds, tag)
         if elem.VR != "SQ" or not elem.value:
             return
         here = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
         keys = self.record_keys if (tag == DIRECTORY_RECORDS_TAG and not prefix) else None
         for i, item in enumerate(elem.value):
             self.walk(item, f"{here}[{i}]>", mode, keys[i] if keys and i < len(keys) else key)
+
+    def _element(self, ds: Dataset, tag: int) -> DataElement:
+        """``ds[tag]``, with sequences converted by :func:`.parse.sequence`."""
+        return sequence(ds, tag) if self.fast else ds[tag]
 
     def _creator(self, ds: Dataset, tag: int, values: Values) -> str:
         raw = ds._dict[tag]
@@ -512,7 +517,7 @@ class Scrubber:
             if action == EMPTY and (raw.value is None or len(raw.value) == 0):
                 return
             if dec.vr == "SQ" or raw.VR == "SQ":
-                elem = ds[tag]
+                elem = self._element(ds, tag)
                 for item in elem.value or ():
                     self._remember_tree(item)
                 if action == REMOVE:
@@ -538,7 +543,7 @@ class Scrubber:
             old = as_value(found)
             olds = found
         else:
-            elem = ds[tag]
+            elem = self._element(ds, tag)
             vr = elem.VR
             if vr == "SQ":
                 if action == CLEAN:
@@ -737,7 +742,7 @@ class Scrubber:
         for tag, raw in list(d.items()):
             vr = raw.VR or effective_vr(tag, None)
             if vr == "SQ":
-                for item in ds[tag].value or ():
+                for item in self._element(ds, tag).value or ():
                     self._remember_tree(item)
                 continue
             if vr not in _TREE_VRS or tag & 0x10000:
