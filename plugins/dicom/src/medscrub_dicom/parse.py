@@ -2,16 +2,18 @@
 
 pydicom reads a file element by element through a generator that makes
 several file calls per element, which costs more than the profile's whole
-walk.  :func:`read_file` reads the file in one call and splits the usual
-elements (defined length, a known VR, inside the file) out of the bytes
-itself, into the same :class:`~pydicom.dataelem.RawDataElement` objects at
-the same positions.  Any other element (undefined length: encapsulated pixel
-data and sequences; an unknown VR; a value running past the end) is read by
-pydicom's own generator, at its place in the same bytes.  For what it does
-not do exactly as pydicom would at the file level (no transfer syntax in
-the file meta, big endian, deflated, private syntaxes, a command set, a
-data set whose VR encoding contradicts its transfer syntax, very large
-files, pydicom's debugging mode), and for a file it cannot read (which
+walk.  :func:`read_file` reads the file in windows of :data:`WINDOW` bytes
+(a value that does not fit, such as the pixel data, in one read of its own)
+and splits the usual elements (defined length, a known VR, inside the file)
+out of the bytes itself, into the same
+:class:`~pydicom.dataelem.RawDataElement` objects at the same positions.
+Any other element (undefined length: encapsulated pixel data and sequences;
+an unknown VR; a value running past the end) is read by pydicom's own
+generator, at its place in the same file.  For what it does not do exactly
+as pydicom would at the file level (no transfer syntax in the file meta,
+big endian, deflated, private syntaxes, a command set, a data set whose VR
+encoding contradicts its transfer syntax, pydicom's debugging mode), and
+for a file it cannot read (which
 ``dcmread`` then reads again and fails on in its own words), it returns
 ``None`` and the caller uses ``dcmread``.  tests/dicom/test_parse.py holds
 it to ``dcmread`` over the whole corpus.
@@ -37,15 +39,16 @@ from pydicom.tag import BaseTag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     PrivateTransferSyntaxes,
 )
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string
 
-# Larger files are mostly sample data, read as one value either way.
-MAX_BYTES = 64 * 2**20
+# Bytes read at a time for the elements' headers and short values.  Not the
+# whole file: copying the pixel data out of it again costs more than reading
+# the file.
+WINDOW = 64 * 2**10
 
 _EXPLICIT = Struct("<HH2sH").unpack_from
 _IMPLICIT = Struct("<HHL").unpack_from
@@ -66,6 +69,30 @@ class _Unusual(Exception):
     """Something this module leaves to ``dcmread``."""
 
 
+class _Source:
+    """The bytes being parsed: a window on a file, read as needed, or (no
+    file) all of them."""
+
+    __slots__ = ("data", "base", "file", "size")
+
+    def __init__(self, data: bytes, file=None, size: int | None = None) -> None:
+        self.data = data  # the bytes from offset ``base``
+        self.base = 0
+        self.file = file
+        self.size = len(data) if size is None else size
+
+    def at(self, offset: int, count: int) -> bytes:
+        """Up to ``count`` bytes from ``offset`` (fewer at the end)."""
+        start = offset - self.base
+        if start < 0 or start + count > len(self.data):
+            if self.file is None:
+                return self.data[max(start, 0):start + count] if start >= 0 else b""
+            self.file.seek(offset)
+            self.data, self.base = self.file.read(max(WINDOW, count)), offset
+            start = 0
+        return self.data[start:start + count]
+
+
 def read_file(path: str | Path) -> FileDataset | None:
     """``dcmread(path, force=True)``, or ``None`` where this module leaves
     the file to it (the caller then calls it)."""
@@ -73,23 +100,21 @@ def read_file(path: str | Path) -> FileDataset | None:
         return None  # pydicom logs every element then
     name = os.fspath(path)
     with open(name, "rb") as f:
-        if os.fstat(f.fileno()).st_size > MAX_BYTES:
+        source = _Source(f.read(WINDOW), f, os.fstat(f.fileno()).st_size)
+        try:
+            return _read(name, source)
+        except Exception:  # _Unusual, or a damaged file: dcmread reads it again and fails its own way
             return None
-        data = f.read()
-    try:
-        return _read(name, data)
-    except Exception:  # _Unusual, or a damaged file: dcmread reads it again and fails its own way
-        return None
 
 
-def _read(name: str, data: bytes) -> FileDataset:
-    size = len(data)
-    if size >= 132 and data[128:132] == b"DICM":
-        preamble, at = data[:128], 132
+def _read(name: str, source: _Source) -> FileDataset:
+    size = source.size
+    if size >= 132 and source.at(128, 4) == b"DICM":
+        preamble, at = source.at(0, 128), 132
     else:
         preamble, at = None, 0  # force=True: no preamble, the data set from the start
-    meta, at = _file_meta(data, at)
-    if 0 < size - at < 8 or (size - at >= 8 and data[at:at + 2] == b"\0\0"):
+    meta, at = _file_meta(source, at)
+    if 0 < size - at < 8 or (size - at >= 8 and source.at(at, 2) == b"\0\0"):
         raise _Unusual  # a command set, or a stub pydicom reads its own way
     syntax = meta.get("TransferSyntaxUID") if meta._dict else None
     implicit = True
@@ -97,27 +122,27 @@ def _read(name: str, data: bytes) -> FileDataset:
         if syntax is None or syntax == ExplicitVRBigEndian or syntax == DeflatedExplicitVRLittleEndian \
                 or syntax in PrivateTransferSyntaxes:
             raise _Unusual  # guessed from the data, big endian, inflated, or looked up
+        # every other public syntax is explicit VR little endian
         implicit = syntax == ImplicitVRLittleEndian
-        if not implicit and syntax != ExplicitVRLittleEndian:
-            implicit = False  # every other public syntax is explicit VR little endian
-        vr = data[at + 4:at + 6]
+        vr = source.at(at + 4, 2)
         if len(vr) == 2 and (not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B)) != implicit:
             raise _Unusual  # the data contradicts the meta: pydicom warns and reads it the other way
-    elements, _, _ = _elements(data, at, implicit, default_encoding)
+    elements, _, _ = _elements(source, at, implicit, default_encoding)
     dataset = _dataset(elements, implicit, default_encoding)
     ds = FileDataset(name, dataset, preamble, meta, implicit, True)
     ds.set_original_encoding(implicit, True, dataset._character_set)
     return ds
 
 
-def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
+def _file_meta(source: _Source, at: int) -> tuple[FileMetaDataset, int]:
     """The group 0002 elements from ``at`` (explicit VR little endian), as
     pydicom's ``_read_file_meta_info`` leaves them, and where they end."""
     start = at
-    size = len(data)
+    size = source.size
     found: dict = {}
     while at + 8 <= size:
-        group, element, vr_bytes, length = _EXPLICIT(data, at)
+        head = source.at(at, 12)
+        group, element, vr_bytes, length = _EXPLICIT(head)
         if group != 2:
             break
         vr = _VR_TEXT.get(vr_bytes)
@@ -126,7 +151,7 @@ def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
         if vr in _LONG_VRS:
             if at + 12 > size:
                 raise _Unusual
-            (length,) = _LENGTH_32(data, at + 8)
+            (length,) = _LENGTH_32(head, 8)
             value_at = at + 12
         else:
             value_at = at + 8
@@ -134,7 +159,7 @@ def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
         if length == _UNDEFINED or end > size:
             raise _Unusual
         tag = BaseTag(group << 16 | element)
-        value = data[value_at:end] if length else empty_value_for_VR(vr, raw=True)
+        value = source.at(value_at, length) if length else empty_value_for_VR(vr, raw=True)
         found[tag] = RawDataElement(tag, vr, length, value, value_at, False, True)
         at = end
     meta = FileMetaDataset(found)
@@ -157,16 +182,19 @@ def _file_meta(data: bytes, at: int) -> tuple[FileMetaDataset, int]:
 
 
 def _elements(
-    data: bytes, at: int, implicit: bool, encoding: str | list[str], end: int | None = None
+    source: _Source, at: int, implicit: bool, encoding: str | list[str], end: int | None = None
 ) -> tuple[dict, str | list[str], int]:
     """The elements of one data set from ``at``, as pydicom's ``read_dataset``
-    collects them: to the end of ``data`` or an item delimiter, or (``end``)
-    while they start before that offset.  Also the character set they end in,
-    and where reading stopped (where pydicom leaves its file position)."""
-    size = len(data)
+    collects them: to the end of the source or an item delimiter, or
+    (``end``) while they start before that offset.  Also the character set
+    they end in, and where reading stopped (where pydicom leaves its file
+    position)."""
+    size = source.size
     stop = size if end is None else min(end, size)
     found: dict = {}
-    buffer: DicomBytesIO | None = None
+    stream = source.file  # for pydicom's generator
+    data, base = source.data, source.base
+    limit = base + len(data)  # the end of the window
     vr_text = _VR_TEXT
     long_vrs = _LONG_VRS
     # RawDataElement(...) without its Python-level __new__
@@ -175,17 +203,22 @@ def _elements(
     while at < stop:
         if at + 8 > size:
             return found, encoding, size  # pydicom's read of the next header comes back short: the end
+        if at + 12 > limit:
+            source.at(at, 12)  # the next window
+            data, base = source.data, source.base
+            limit = base + len(data)
+        here = at - base
         if implicit:
-            group, element, length = _IMPLICIT(data, at)
+            group, element, length = _IMPLICIT(data, here)
             vr = None
             value_at = at + 8
         else:
-            group, element, vr_bytes, length = _EXPLICIT(data, at)
+            group, element, vr_bytes, length = _EXPLICIT(data, here)
             vr = vr_text.get(vr_bytes)
             value_at = at + 8
             if vr in long_vrs:
                 if at + 12 <= size:
-                    (length,) = _LENGTH_32(data, at + 8)
+                    (length,) = _LENGTH_32(data, here + 8)
                     value_at = at + 12
                 else:
                     vr = None  # pydicom's turn: it fails there
@@ -195,17 +228,24 @@ def _elements(
         value_end = value_at + length
         if (vr is None and not implicit) or length == _UNDEFINED or value_end > size:
             # pydicom's generator reads this one element, where it is
-            if buffer is None:
-                buffer = DicomBytesIO(data)
-            buffer.seek(at)
-            elem = next(data_element_generator(buffer, implicit, True, encoding=encoding), None)
-            at = buffer.tell()
+            if stream is None:
+                stream = DicomBytesIO(source.data)
+            stream.seek(at)
+            elem = next(data_element_generator(stream, implicit, True, encoding=encoding), None)
+            at = stream.tell()
             if elem is None:
                 return found, encoding, at
             found[elem.tag] = elem
             continue
         key = BaseTag(tag)
-        value = data[value_at:value_end] if length else empty_value_for_VR(vr, raw=True)
+        if not length:
+            value = empty_value_for_VR(vr, raw=True)
+        elif value_end <= limit:
+            value = data[value_at - base:value_end - base]
+        else:  # a long value: one read of its own
+            value = source.at(value_at, length)
+            data, base = source.data, source.base
+            limit = base + len(data)
         if tag == _CHARSET:
             encoding = convert_encodings(convert_string(value or b"", True))
         found[key] = new(raw_class, (key, vr, length, value, value_at, implicit, True, *_RAW_DEFAULTS))
@@ -271,6 +311,7 @@ def _items(data: bytes, implicit: bool, encoding: str | list[str], offset: int) 
     """pydicom's ``convert_SQ`` of a sequence's value: its items, read as
     ``read_sequence`` reads them (positions in the value, plus ``offset``
     where pydicom adds it)."""
+    source = _Source(data)
     size = len(data)
     found = []
     at = 0
@@ -290,9 +331,9 @@ def _items(data: bytes, implicit: bool, encoding: str | list[str], offset: int) 
             if len(vr) == 2 and not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B):
                 item_implicit = True
         if length == _UNDEFINED:
-            elements, _, at = _elements(data, at, item_implicit, encoding)
+            elements, _, at = _elements(source, at, item_implicit, encoding)
         else:
-            elements, _, at = _elements(data, at, item_implicit, encoding, at + length)
+            elements, _, at = _elements(source, at, item_implicit, encoding, at + length)
         item = _dataset(elements, item_implicit, encoding)
         item.is_undefined_length_sequence_item = length == _UNDEFINED
         item.seq_item_tell = item_at + offset
