@@ -27,9 +27,9 @@ def _write(folder: Path, name: str, data: np.ndarray, affine: np.ndarray) -> Pat
     return path
 
 
-def _run(tmp_path: Path, cleaners: tuple[str, ...]):
+def _run(tmp_path: Path, cleaners: tuple[str, ...], recipe_text: str = ""):
     recipe = tmp_path / "recipe.toml"
-    recipe.write_text("")
+    recipe.write_text(recipe_text)
     config = RunConfig(recipe, SECRET, tmp_path / "in", tmp_path / "out", cleaners=cleaners, plugins=("nifti", "deface"))
     summary = run_batch(config, workers=1)
     records = [json.loads(line) for line in (tmp_path / "out" / ".medscrub" / "manifest.jsonl").read_text().splitlines()]
@@ -58,6 +58,39 @@ def test_deface_through_a_run_changes_the_face_only(tmp_path, ch2):
     face = face_box(data.shape, affine) & (data > 30)
     assert changed[face].mean() > 0.6
     assert not changed[brain].any()
+
+
+def _ears(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Where ch2's outer ears show (what its field of view keeps of them):
+    head tissue more than 80 mm to either side, behind y = -20 mm and
+    between z = -55 and -15 mm."""
+    ijk = np.indices(data.shape).reshape(3, -1).T
+    x, y, z = (ijk @ affine[:3, :3].T + affine[:3, 3]).T
+    box = (np.abs(x) > 80) & (y > -55) & (y < -20) & (z > -55) & (z < -15)
+    return box.reshape(data.shape) & (data > 30)
+
+
+def test_ears_go_too_when_the_recipe_says_so(tmp_path, ch2):
+    data, affine, brain = ch2
+    ears = _ears(data, affine)
+    assert ears.sum() > 30
+    _write(tmp_path / "in", "head.nii.gz", data, affine)
+    summary, records = _run(tmp_path, ("deface",), "[deface]\nears = true\n")
+    assert summary.exit_code == 0, records
+    (record,) = records
+    out = np.asanyarray(nib.load(str(tmp_path / "out" / record["output"][0])).dataobj)
+    changed = out != data.astype(np.int16)
+    assert changed[ears].all()
+    assert changed[face_box(data.shape, affine) & (data > 30)].mean() > 0.6
+    assert not changed[brain].any()
+    titles = [p["title"] for p in record["previews"]]
+    assert any("right and the left" in t for t in titles), titles
+    # without the recipe line the ears stay
+    plain = tmp_path / "plain"
+    _write(plain / "in", "head.nii.gz", data, affine)
+    _, plain_records = _run(plain, ("deface",))
+    kept = np.asanyarray(nib.load(str(plain / "out" / plain_records[0]["output"][0])).dataobj)
+    assert (kept == data.astype(np.int16))[ears].all()
 
 
 def test_skull_strip_through_a_run_keeps_the_brain(tmp_path, ch2):

@@ -17,6 +17,8 @@ import numpy as np
 from medscrub import Asset, Change, Preview
 from medscrub.volume import FEATURES
 
+from .options import DefaceOptions
+
 DEFACE = "deface"
 SKULL_STRIP = "skull-strip"
 HEAD_MODALITIES = frozenset({"MR", "CT"})
@@ -62,18 +64,26 @@ def _threads(context) -> None:
         torch.set_num_threads(cores)
 
 
-def _previews(name: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox) -> list[Preview]:
+def _previews(name: str, before: np.ndarray, after: np.ndarray, affine: np.ndarray, centre_vox,
+              sides: bool = False) -> list[Preview]:
     """Three orthogonal slices through ``centre_vox``, and the head seen from
-    the front, before and after (the core keeps "before" for internal reports only)."""
+    the front (and from its right and left with ``sides``), before and after
+    (the core keeps "before" for internal reports only)."""
     from .views import fronts, png, slices, to_ras, window
+    from .views import sides as side_views
 
     lo, hi = window(to_ras(np.asarray(before, dtype=np.float32), affine)[0])
     front_before, front_after = fronts(before, after, affine)
-    return [
+    out = [
         Preview(f"{name}: three slices through the {'face' if name == DEFACE else 'brain'}",
                 png(slices(before, affine, centre_vox, lo, hi)), png(slices(after, affine, centre_vox, lo, hi))),
         Preview(f"{name}: seen from the front (deeper surfaces darker)", png(front_before), png(front_after)),
     ]
+    if sides:
+        side_before, side_after = side_views(before, after, affine)
+        out.append(Preview(f"{name}: seen from the right and the left (deeper surfaces darker)",
+                           png(side_before), png(side_after)))
+    return out
 
 
 def _ras_centre(mask: np.ndarray, affine: np.ndarray):
@@ -84,35 +94,50 @@ def _ras_centre(mask: np.ndarray, affine: np.ndarray):
     return idx.mean(0) if len(idx) else None
 
 
-def _blank(asset: Asset, context, volume, region: np.ndarray, name: str, shown: np.ndarray) -> None:
+def _blank(asset: Asset, context, volume, region: np.ndarray, name: str, shown: np.ndarray,
+           sides: bool = False) -> None:
     """Set ``region`` to the volume's lowest value, put the volume back in
-    the asset's format and keep the pictures, centred on ``shown``."""
+    the asset's format and keep the pictures, centred on ``shown`` (and the
+    head seen from both sides with ``sides``)."""
     data = np.asarray(volume.data)
     before = np.array(data, copy=True)
     data[region] = data.min()
     volume.data, volume.removed = data, FEATURES
     context.pm.hook.medscrub_put_volume(asset=asset, volume=volume, context=context)
-    asset.previews += _previews(name, before, data, volume.affine, _ras_centre(shown, volume.affine))
+    asset.previews += _previews(name, before, data, volume.affine, _ras_centre(shown, volume.affine), sides)
+
+
+def options_of(context) -> DefaceOptions:
+    options = context.options("deface") if context is not None else None
+    return options if isinstance(options, DefaceOptions) else DefaceOptions()
 
 
 def deface(asset: Asset, context) -> list[Change]:
-    from .segment import predict, removal_region
+    from .segment import ear_region, predict, removal_region
 
     volume = _volume(asset, context, DEFACE)
     if volume is None:
         return []
+    ears = options_of(context).ears
     data = np.asarray(volume.data)
     masks = predict(data, volume.affine)
-    region = removal_region(masks, volume.affine)
-    removed = int(region.sum())
-    if not removed:
+    face = removal_region(masks, volume.affine)
+    if not face.any():
         asset.flags[DEFACE] = "no face found (a brain-only or non-head image?): pixels unchanged"
         return []
-    _blank(asset, context, volume, region, DEFACE, region)
+    region = face
+    if ears:
+        ear = ear_region(masks, volume.affine)
+        if not ear.any():
+            asset.flags[DEFACE] = "ears not removed: no brain found to place them by"
+        region = face | ear
+    removed = int(region.sum())
+    _blank(asset, context, volume, region, DEFACE, face, sides=ears)
     head = int((masks.labels > 0).sum())
+    what = "face and ears" if ears else "face"
     return [Change("pixels", "volume", DEFACE,
-                   f"{removed} voxels of the face set to the background ({100 * removed / max(head, 1):.1f}% of the "
-                   f"head); unet {model_id()}, {masks.seconds:.1f} s")]
+                   f"{removed} voxels of the {what} set to the background ({100 * removed / max(head, 1):.1f}% of "
+                   f"the head); unet {model_id()}, {masks.seconds:.1f} s")]
 
 
 def skull_strip(asset: Asset, context) -> list[Change]:

@@ -6,7 +6,11 @@ peak memory is that volume's alone:
 
 * face removed: the share of the reference face (the template face mask's
   wedge, head tissue only) that defacing sets to the background;
-* brain lost: the share of the reference brain that defacing removes;
+* ears removed: the share of the reference outer ears
+  (:func:`labels.ear_reference`) that defacing with ``[deface] ears = true``
+  removes;
+* brain lost: the share of the reference brain that defacing removes, face
+  and ears;
 * skull-strip Dice against the reference brain;
 * seconds of inference (network and full-resolution masks) and the peak
   resident memory of the process (Python, torch and the volume included).
@@ -64,11 +68,11 @@ def _sagittal(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray
 
 
 def _one(args) -> dict:
-    name, image, affine, face_ref, brain_ref, weights, pictures = args
+    name, image, affine, face_ref, brain_ref, ear_ref, weights, pictures = args
     import torch
 
     torch.set_num_threads(2)
-    from .segment import brain_region, predict, removal_region
+    from .segment import brain_region, ear_region, predict, removal_region
 
     predict(np.zeros((8, 8, 8), np.float32), np.eye(4), weights)  # load the network before timing
     start = time.perf_counter()
@@ -76,13 +80,15 @@ def _one(args) -> dict:
     removed = removal_region(masks, affine)
     brain = brain_region(masks)
     seconds = time.perf_counter() - start
+    ears = ear_region(masks, affine)  # with [deface] ears = true
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     inter = float((brain & brain_ref).sum())
     row = {
         "volume": name, "shape": "x".join(str(n) for n in image.shape),
         "voxel_mm": "x".join(f"{s:.2g}" for s in np.sqrt((affine[:3, :3] ** 2).sum(0))),
         "face_removed_pct": round(100 * float((removed & face_ref).sum()) / face_ref.sum(), 2) if face_ref.any() else None,
-        "brain_lost_pct": round(100 * float((removed & brain_ref).sum()) / max(1, brain_ref.sum()), 4),
+        "ears_removed_pct": round(100 * float((ears & ear_ref).sum()) / ear_ref.sum(), 2) if ear_ref.any() else None,
+        "brain_lost_pct": round(100 * float(((removed | ears) & brain_ref).sum()) / max(1, brain_ref.sum()), 4),
         "skull_strip_dice": round(2 * inter / max(1.0, float(brain.sum() + brain_ref.sum())), 4),
         "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb),
     }
@@ -108,6 +114,10 @@ def _one(args) -> dict:
         (folder / f"deface-{name}-slices.png").write_bytes(png(sheet))
         if face_ref.any():
             (folder / f"deface-{name}-front.png").write_bytes(png(side_by_side(front(image, affine), front(defaced, affine))))
+        if ear_ref.any():
+            from .views import sides
+
+            (folder / f"deface-{name}-sides.png").write_bytes(png(side_by_side(*sides(image, np.where(removed | ears, fill, image), affine))))
     return row
 
 
@@ -116,29 +126,27 @@ def cases(data: Path, cache: Path | None):
 
     heads = labels.heads(data, cache)
     for name, h in heads.items():
-        face_ref = h.face_reference & (h.tissue > 0)
-        brain_ref = h.target == BRAIN
-        yield name, h.image, h.affine, face_ref, brain_ref
+        refs = {"face": h.face_reference & (h.tissue > 0), "brain": h.target == BRAIN, "ears": labels.ear_reference(h)}
+        yield name, h.image, h.affine, refs["face"], refs["brain"], refs["ears"]
         if name == "ch2":
-            img, aff, m = _sagittal(h.image, h.affine, {"face": face_ref, "brain": brain_ref})
-            yield "ch2-sagittal", img, aff, m["face"], m["brain"]
-            img, aff, m = _oblique(h.image, h.affine, {"face": face_ref, "brain": brain_ref})
-            yield "ch2-oblique", img, aff, m["face"], m["brain"]
+            for view, make in (("ch2-sagittal", _sagittal), ("ch2-oblique", _oblique)):
+                img, aff, m = make(h.image, h.affine, refs)
+                yield view, img, aff, m["face"], m["brain"], m["ears"]
 
 
 def evaluate(data: Path, weights: Path | None, cache: Path | None, json_out: Path | None, pictures: Path | None,
              echo=print) -> list[dict]:
     rows = []
     ctx = mp.get_context("spawn")
-    header = f"{'volume':<16}{'shape':>14}{'voxel mm':>14}{'face removed %':>16}{'brain lost %':>14}" \
+    header = f"{'volume':<16}{'shape':>14}{'voxel mm':>14}{'face removed %':>16}{'ears removed %':>16}{'brain lost %':>14}" \
              f"{'strip Dice':>12}{'seconds':>9}{'peak MB':>9}"
     echo(header)
     for case in cases(data, cache):
         with ctx.Pool(1) as pool:
             row = pool.apply(_one, ((*case, str(weights) if weights else None, str(pictures) if pictures else None),))
         rows.append(row)
-        face = "-" if row["face_removed_pct"] is None else f"{row['face_removed_pct']:.1f}"
-        echo(f"{row['volume']:<16}{row['shape']:>14}{row['voxel_mm']:>14}{face:>16}{row['brain_lost_pct']:>14.3f}"
+        face, ears = ("-" if row[k] is None else f"{row[k]:.1f}" for k in ("face_removed_pct", "ears_removed_pct"))
+        echo(f"{row['volume']:<16}{row['shape']:>14}{row['voxel_mm']:>14}{face:>16}{ears:>16}{row['brain_lost_pct']:>14.3f}"
              f"{row['skull_strip_dice']:>12.3f}{row['seconds']:>9.2f}{row['peak_rss_mb']:>9}")
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=1))

@@ -203,6 +203,37 @@ def caideface_face(head: Head, data_list: Path, seed: int = 0) -> np.ndarray:
     return warp(face.astype(np.float32), brain_aff, t, head.target.shape, head.affine) > 0.5
 
 
+def ear_reference(head: Head, radius_mm: float = 7.0, min_ml: float = 0.05) -> np.ndarray:
+    """A reference for the outer ears, for evaluation, found from the image
+    alone (not from the brain the defacer places the ears by): the parts of
+    the head mask narrower than ``2 * radius_mm`` (what an opening by a ball
+    of that radius takes away) in pieces of at least ``min_ml`` that lie in
+    the outer fifths of the head's width and are centred in the middle two
+    fifths of its length, where ears are (so not the nose, nor a cheek or
+    the neck cut by the field of view)."""
+    spacing = np.sqrt((head.affine[:3, :3] ** 2).sum(0))
+    mask = head_mask(head.image)
+    core = ndimage.distance_transform_edt(mask, sampling=spacing) > radius_mm
+    opened = ndimage.distance_transform_edt(~core, sampling=spacing) <= radius_mm
+    ijk = np.argwhere(mask)
+    ras = ijk @ head.affine[:3, :3].T + head.affine[:3, 3]
+    lo, hi = ras.min(0), ras.max(0)
+    middle, size = (lo + hi) / 2, hi - lo
+    parts, n = ndimage.label(mask & ~opened)
+    if not n:
+        return np.zeros(mask.shape, dtype=bool)
+    found = parts[tuple(ijk.T)]
+    voxel_ml = float(np.prod(spacing)) / 1000
+    keep = []
+    for part in range(1, n + 1):
+        where = ras[found == part]
+        centre = where.mean(0)
+        if (len(where) * voxel_ml >= min_ml and abs(centre[0] - middle[0]) > 0.3 * size[0]
+                and abs(centre[1] - middle[1]) < 0.2 * size[1]):
+            keep.append(part)
+    return np.isin(parts, keep)
+
+
 def save_cache(heads: dict[str, Head], path: Path) -> None:
     arrays = {}
     for name, h in heads.items():

@@ -1,4 +1,5 @@
-"""The hook implementations: two pixel cleaners and ``medscrub deface``.
+"""The hook implementations: two pixel cleaners, the ``[deface]`` recipe
+section and ``medscrub deface``.
 
 Kept light: torch is imported only when a cleaner runs or a command starts.
 """
@@ -8,6 +9,12 @@ from __future__ import annotations
 from medscrub import Cleaner, hookimpl
 
 from . import cleaner
+from .options import DefaceOptions
+
+
+@hookimpl
+def medscrub_recipe_sections(register) -> None:
+    register("deface", DefaceOptions)
 
 
 @hookimpl

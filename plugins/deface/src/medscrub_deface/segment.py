@@ -23,6 +23,19 @@ from .model import BRAIN, FACE, load
 FACE_GROW_MM = 6.0  # the removed region reaches this far past the predicted face...
 BRAIN_GUARD_MM = 2.0  # ...but never within this distance of the predicted brain
 
+# Ears (``[deface] ears = true``): the outer ear lies beside the temporal
+# lobes, level with their floor and the cerebellum, a little behind the
+# middle of the brain's length.  The removed region is everything beside the
+# head in that window farther than EAR_CLEARANCE_MM from the predicted brain:
+# the pinna and the scalp around it, never the brain.  As fractions of the
+# predicted brain's extent along the image's R, A and S axes, wide enough
+# for ears of any size and a head tilted by 10-15 degrees:
+EAR_LATERAL = 0.6  # beyond this share of the brain's half width from its middle
+EAR_FRONT_BACK = (0.2, 0.68)  # from the back of the brain
+EAR_BELOW_MM = 40.0  # from this far below the brain's lowest point...
+EAR_TOP = 0.6  # ...up to this share of its height
+EAR_CLEARANCE_MM = 10.0
+
 
 @dataclass
 class Masks:
@@ -81,6 +94,43 @@ def removal_region(masks: Masks, affine: np.ndarray) -> np.ndarray:
         brain = _within(brain, BRAIN_GUARD_MM, spacing)
     out[box] = region & ~brain
     return out
+
+
+def ear_region(masks: Masks, affine: np.ndarray) -> np.ndarray:
+    """The voxels where both ears lie, placed from the predicted brain (see
+    EAR_* above); empty when no brain is predicted."""
+    brain = masks.brain
+    out = np.zeros(brain.shape, dtype=bool)
+    idx = np.argwhere(brain)
+    if not len(idx):
+        return out
+    affine = np.asarray(affine, dtype=float)
+    ras = idx @ affine[:3, :3].T + affine[:3, 3]
+    lo, hi = ras.min(0), ras.max(0)
+    middle, size = (lo + hi) / 2, hi - lo
+    zone = np.abs(_ras_axis(affine, brain.shape, 0) - middle[0]) > EAR_LATERAL * size[0] / 2
+    a = _ras_axis(affine, brain.shape, 1)
+    zone &= (a > lo[1] + EAR_FRONT_BACK[0] * size[1]) & (a < lo[1] + EAR_FRONT_BACK[1] * size[1])
+    del a
+    s = _ras_axis(affine, brain.shape, 2)
+    zone &= (s > lo[2] - EAR_BELOW_MM) & (s < lo[2] + EAR_TOP * size[2])
+    del s
+    if not zone.any():
+        return out
+    box = []
+    for others in ((1, 2), (0, 2), (0, 1)):
+        hit = np.flatnonzero(zone.any(axis=others))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    box = tuple(box)
+    out[box] = zone[box] & ~_within(brain[box], EAR_CLEARANCE_MM, grid.spacing_of(affine))
+    return out
+
+
+def _ras_axis(affine: np.ndarray, shape, axis: int) -> np.ndarray:
+    """The RAS coordinate ``axis`` (mm) of every voxel, float32."""
+    row = affine[axis].astype(np.float32)
+    i, j, k = (np.arange(n, dtype=np.float32) for n in shape)
+    return row[0] * i[:, None, None] + row[1] * j[None, :, None] + (row[2] * k + row[3])[None, None, :]
 
 
 def _within(mask: np.ndarray, mm: float, spacing: np.ndarray) -> np.ndarray:

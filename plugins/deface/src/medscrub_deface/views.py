@@ -1,4 +1,5 @@
-"""Pictures: three orthogonal slices, and a front view of the skin surface."""
+"""Pictures: three orthogonal slices, and the skin surface seen from the front
+or the sides."""
 
 from __future__ import annotations
 
@@ -111,6 +112,19 @@ def fronts(before: np.ndarray, after: np.ndarray, affine: np.ndarray) -> tuple[I
     threshold = surface_threshold(to_ras(np.asarray(before, dtype=np.float32), affine)[0])
     near = nearest_surface(before, affine, threshold)
     return tuple(front(v, affine, threshold, near, FADE_MM) for v in (before, after))
+
+
+# A quarter turn about S: the patient's right faces the viewer of :func:`front`.
+RIGHT_TO_FRONT = np.array([[0.0, -1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+
+
+def sides(before: np.ndarray, after: np.ndarray, affine: np.ndarray) -> tuple[Image.Image, Image.Image]:
+    """The head seen from its right and its left, before and after: :func:`fronts`
+    of the volume turned a quarter each way about the S axis."""
+    affine = np.asarray(affine, dtype=float)
+    right = fronts(before, after, RIGHT_TO_FRONT @ affine)
+    left = fronts(before, after, np.linalg.inv(RIGHT_TO_FRONT) @ affine)
+    return side_by_side(right[0], left[0]), side_by_side(right[1], left[1])
 
 
 def png(image: Image.Image) -> bytes:
