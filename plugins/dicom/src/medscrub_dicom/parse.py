@@ -84,9 +84,7 @@ class _Source:
     def at(self, offset: int, count: int) -> bytes:
         """Up to ``count`` bytes from ``offset`` (fewer at the end)."""
         start = offset - self.base
-        if start < 0 or start + count > len(self.data):
-            if self.file is None:
-                return self.data[max(start, 0):start + count] if start >= 0 else b""
+        if self.file is not None and (start < 0 or start + count > len(self.data)):
             self.file.seek(offset)
             self.data, self.base = self.file.read(max(WINDOW, count)), offset
             start = 0
