@@ -1,8 +1,9 @@
 """``medscrub deface evaluate``: the network against reference masks.
 
-For every reference head of the data list (and views of ch2 stored
-sagittally and on an oblique 1.2 mm grid), in a fresh process so that the
-peak memory is that volume's alone:
+For every reference head of the data list, and views of ch2 stored
+sagittally and on an oblique 1.2 mm grid and of the pydeface head tilted 25
+degrees forward and turned 15 degrees to a side, in a fresh process so that
+the peak memory is that volume's alone:
 
 * face removed: the share of the reference face (the template face mask's
   wedge, head tissue only) that defacing sets to the background;
@@ -33,26 +34,47 @@ import numpy as np
 from .model import BRAIN
 
 
-def _oblique(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray]):
-    """The head resampled onto a grid tilted 20 degrees about R and 10 about S,
-    1.2 mm voxels: an oblique acquisition (masks by nearest neighbour)."""
+def _turn(axis: int, degrees: float) -> np.ndarray:
+    """A rotation by ``degrees`` about the RAS axis ``axis`` (0 R, 1 A, 2 S)."""
+    a = np.radians(degrees)
+    i, j = [n for n in range(3) if n != axis]
+    out = np.eye(3)
+    out[i, i] = out[j, j] = np.cos(a)
+    out[i, j], out[j, i] = -np.sin(a), np.sin(a)
+    return out
+
+
+def _on_grid(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray], linear: np.ndarray, shape):
+    """The head resampled onto a grid of ``shape`` whose voxel axes are the
+    columns of ``linear`` (mm), centred where the input's grid is (masks by
+    nearest neighbour); returns the image, that grid's affine and the masks."""
     import torch
 
     from .grid import sample
 
-    a, g = np.radians(20), np.radians(10)
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    rz = np.array([[np.cos(g), -np.sin(g), 0], [np.sin(g), np.cos(g), 0], [0, 0, 1]])
-    rot = rz @ rx
-    shape = (160, 200, 180)
     centre = affine[:3, :3] @ ((np.asarray(image.shape) - 1) / 2) + affine[:3, 3]
     out = np.eye(4)
-    out[:3, :3] = rot * 1.2
-    out[:3, 3] = centre - out[:3, :3] @ ((np.asarray(shape) - 1) / 2)
+    out[:3, :3] = linear
+    out[:3, 3] = centre - linear @ ((np.asarray(shape) - 1) / 2)
     img = sample(torch.from_numpy(image.astype(np.float32))[None], affine, out, shape)[0].numpy()
     warped = {k: sample(torch.from_numpy(v.astype(np.float32))[None], affine, out, shape, mode="nearest")[0].numpy() > 0.5
               for k, v in masks.items()}
     return img, out, warped
+
+
+def _oblique(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray]):
+    """The head on a grid tilted 20 degrees about R and 10 about S, 1.2 mm
+    voxels: an oblique acquisition."""
+    return _on_grid(image, affine, masks, _turn(2, 10) @ _turn(0, 20) * 1.2, (160, 200, 180))
+
+
+def _tilted(axis: int, degrees: float):
+    """The head turned ``degrees`` about ``axis`` inside its own grid, stored
+    with the input's affine: a head lying tilted against R, A and S."""
+    def view(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray]):
+        img, _, warped = _on_grid(image, affine, masks, _turn(axis, degrees) @ affine[:3, :3], image.shape)
+        return img, affine, warped
+    return view
 
 
 def _sagittal(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray]):
@@ -121,6 +143,13 @@ def _one(args) -> dict:
     return row
 
 
+# More views of a head: other storage orders and grids, and the head tilted
+VIEWS = {
+    "ch2": (("ch2-sagittal", _sagittal), ("ch2-oblique", _oblique)),
+    "pydeface-head": (("pydeface-head-pitch25", _tilted(0, 25)), ("pydeface-head-yaw15", _tilted(2, 15))),
+}
+
+
 def cases(data: Path, cache: Path | None):
     from . import labels
 
@@ -128,10 +157,9 @@ def cases(data: Path, cache: Path | None):
     for name, h in heads.items():
         refs = {"face": h.face_reference & (h.tissue > 0), "brain": h.target == BRAIN, "ears": labels.ear_reference(h)}
         yield name, h.image, h.affine, refs["face"], refs["brain"], refs["ears"]
-        if name == "ch2":
-            for view, make in (("ch2-sagittal", _sagittal), ("ch2-oblique", _oblique)):
-                img, aff, m = make(h.image, h.affine, refs)
-                yield view, img, aff, m["face"], m["brain"], m["ears"]
+        for view, make in VIEWS.get(name, ()):
+            img, aff, m = make(h.image, h.affine, refs)
+            yield view, img, aff, m["face"], m["brain"], m["ears"]
 
 
 def evaluate(data: Path, weights: Path | None, cache: Path | None, json_out: Path | None, pictures: Path | None,

@@ -29,11 +29,11 @@ BRAIN_GUARD_MM = 2.0  # ...but never within this distance of the predicted brain
 # head in that window farther than EAR_CLEARANCE_MM from the predicted brain:
 # the pinna and the scalp around it, never the brain.  As fractions of the
 # predicted brain's extent along the image's R, A and S axes, wide enough
-# for ears of any size and a head tilted by 10-15 degrees:
-EAR_LATERAL = 0.6  # beyond this share of the brain's half width from its middle
-EAR_FRONT_BACK = (0.2, 0.68)  # from the back of the brain
-EAR_BELOW_MM = 40.0  # from this far below the brain's lowest point...
-EAR_TOP = 0.6  # ...up to this share of its height
+# for large ears and a head tilted by up to about 25 degrees (docs/deface.md):
+EAR_LATERAL = 0.5  # beyond this share of the brain's half width from its middle
+EAR_FRONT_BACK = (0.12, 0.76)  # from the back of the brain
+EAR_BELOW_MM = 45.0  # from this far below the brain's lowest point...
+EAR_TOP = 0.65  # ...up to this share of its height
 EAR_CLEARANCE_MM = 10.0
 
 
