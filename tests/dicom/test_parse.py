@@ -231,6 +231,17 @@ def test_a_command_set_is_left_to_dcmread(tmp_path):
     assert not compare(path)
 
 
+def test_another_pydicom_is_left_to_pydicom(tmp_path, monkeypatch):
+    path = tmp_path / "charset-sequence.dcm"
+    path.write_bytes(CRAFTED["charset-sequence"])
+    assert parse.read_file(path) is not None
+    monkeypatch.setattr(parse, "_EXACT", False)  # as under a pydicom other than parse.EXACT_FOR
+    assert parse.read_file(path) is None
+    ds = dcmread(path, force=True)
+    tag = 0x00081140  # ReferencedImageSequence
+    assert parse.sequence(ds, tag) is ds[tag] and ds._dict[tag].__class__ is not RawDataElement
+
+
 # -- sequences -------------------------------------------------------------------
 
 

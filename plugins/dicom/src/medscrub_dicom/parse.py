@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from struct import Struct
 
+import pydicom
 from pydicom import config
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR
@@ -44,6 +45,11 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string
+
+# The pydicom this module builds datasets exactly as (it uses pydicom's
+# internals): with any other, the reader calls dcmread and the profile ds[tag].
+EXACT_FOR = "3.0."
+_EXACT = pydicom.__version__.startswith(EXACT_FOR)
 
 # Bytes read at a time for the elements' headers and short values.  Not the
 # whole file: copying the pixel data out of it again costs more than reading
@@ -94,8 +100,8 @@ class _Source:
 def read_file(path: str | Path) -> FileDataset | None:
     """``dcmread(path, force=True)``, or ``None`` where this module leaves
     the file to it (the caller then calls it)."""
-    if config.debugging:
-        return None  # pydicom logs every element then
+    if config.debugging or not _EXACT:
+        return None  # pydicom logs every element then; another pydicom may build other datasets
     name = os.fspath(path)
     with open(name, "rb") as f:
         source = _Source(f.read(WINDOW), f, os.fstat(f.fileno()).st_size)
@@ -268,7 +274,7 @@ def sequence(ds: Dataset, tag: int) -> DataElement:
     ``ds`` left as pydicom's conversion leaves it; faster for a sequence of
     defined length read from a little endian file."""
     raw = ds._dict[tag]
-    if raw.__class__ is not RawDataElement or not _plain_conversion():
+    if raw.__class__ is not RawDataElement or not _EXACT or not _plain_conversion():
         return ds[tag]
     value = raw.value
     if not value or raw.length == _UNDEFINED or not raw.is_little_endian:
