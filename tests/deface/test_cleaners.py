@@ -57,7 +57,7 @@ def test_deface_through_a_run_changes_the_face_only(tmp_path, ch2):
     changed = out != data.astype(np.int16)
     face = face_box(data.shape, affine) & (data > 30)
     assert changed[face].mean() > 0.6
-    assert not changed[brain].any()
+    assert changed[brain].sum() <= 0.001 * brain.sum()  # the target: at most 0.1 % of the brain
 
 
 def _ears(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ def test_ears_go_too_when_the_recipe_says_so(tmp_path, ch2):
     changed = out != data.astype(np.int16)
     assert changed[ears].all()
     assert changed[face_box(data.shape, affine) & (data > 30)].mean() > 0.6
-    assert not changed[brain].any()
+    assert changed[brain].sum() <= 0.001 * brain.sum()  # the target: at most 0.1 % of the brain
     titles = [p["title"] for p in record["previews"]]
     assert any("right and the left" in t for t in titles), titles
     # without the recipe line the ears stay

@@ -39,7 +39,7 @@ def test_deface_a_dicom_series(tmp_path: Path, ch2):
     changed = out != stored
     face = face_box(data.shape, affine) & (data > 30)
     assert changed[face].mean() > 0.6
-    assert not changed[brain].any()
+    assert changed[brain].sum() <= 0.001 * brain.sum()  # the target: at most 0.1 % of the brain
     touched = [ds for ds in slices if ds.get("RecognizableVisualFeatures") == "NO"]
     assert touched and all(
         "113102" in {item.CodeValue for item in ds.DeidentificationMethodCodeSequence} for ds in touched)

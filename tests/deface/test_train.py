@@ -41,6 +41,20 @@ def test_samples_do_not_depend_on_the_number_of_loader_processes(ch2):
     assert not torch.equal(other_seed[0], alone[0][0])
 
 
+def test_the_wide_face_is_learnt_only_where_a_stage_asks_for_it(ch2):
+    head = _head(ch2)
+    data, affine, brain = ch2
+    wide = head.target.copy()
+    wide[face_box(data.shape, affine, below=20.0) & (data > 30) & ~brain] = FACE  # the face reaching higher
+    head.wide_target = wide
+    plain = Synthesiser({"ch2": head}, {"ch2": 1.0}, TINY_NET, SynthConfig(crop_fraction=0.0))
+    widened = Synthesiser({"ch2": head}, {"ch2": 1.0}, TINY_NET, SynthConfig(crop_fraction=0.0), wide_face=True)
+    image_a, target_a = plain.sample(np.random.default_rng(3))
+    image_b, target_b = widened.sample(np.random.default_rng(3))
+    assert torch.equal(image_a, image_b)  # the same head, painted alike
+    assert (target_b == FACE).sum() > (target_a == FACE).sum() > 0
+
+
 def _config(folder, cache_path) -> None:
     stages = "".join(f"""
 [[stage]]

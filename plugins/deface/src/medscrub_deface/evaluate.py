@@ -6,7 +6,11 @@ degrees forward and turned 15 degrees to a side, in a fresh process so that
 the peak memory is that volume's alone:
 
 * face removed: the share of the reference face (the template face mask's
-  wedge, head tissue only) that defacing sets to the background;
+  wedge, head tissue only) that defacing sets to the background; and of a
+  second face mask, made independently of the first and reaching higher:
+  caideface's, carried to the head by registering caideface's MNI brain to
+  the head's brain (when caideface is installed; the last training stage
+  learnt both);
 * ears removed: the share of the reference outer ears
   (:func:`labels.ear_reference`) that defacing with ``[deface] ears = true``
   removes;
@@ -90,7 +94,9 @@ def _sagittal(image: np.ndarray, affine: np.ndarray, masks: dict[str, np.ndarray
 
 
 def _one(args) -> dict:
-    name, image, affine, face_ref, brain_ref, ear_ref, weights, pictures = args
+    name, image, affine, refs, weights, pictures = args
+    face_ref, brain_ref, ear_ref = refs["face"], refs["brain"], refs["ears"]
+    second_face = refs.get("caideface-face")
     import torch
 
     torch.set_num_threads(2)
@@ -108,8 +114,9 @@ def _one(args) -> dict:
     row = {
         "volume": name, "shape": "x".join(str(n) for n in image.shape),
         "voxel_mm": "x".join(f"{s:.2g}" for s in np.sqrt((affine[:3, :3] ** 2).sum(0))),
-        "face_removed_pct": round(100 * float((removed & face_ref).sum()) / face_ref.sum(), 2) if face_ref.any() else None,
-        "ears_removed_pct": round(100 * float((ears & ear_ref).sum()) / ear_ref.sum(), 2) if ear_ref.any() else None,
+        "face_removed_pct": _share(removed, face_ref),
+        "caideface_face_removed_pct": _share(removed, second_face),
+        "ears_removed_pct": _share(ears, ear_ref),
         "brain_lost_pct": round(100 * float(((removed | ears) & brain_ref).sum()) / max(1, brain_ref.sum()), 4),
         "skull_strip_dice": round(2 * inter / max(1.0, float(brain.sum() + brain_ref.sum())), 4),
         "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb),
@@ -150,31 +157,46 @@ VIEWS = {
 }
 
 
-def cases(data: Path, cache: Path | None):
+def _share(removed: np.ndarray, reference: np.ndarray | None) -> float | None:
+    """The percentage of ``reference`` that ``removed`` covers (None without one)."""
+    if reference is None or not reference.any():
+        return None
+    return round(100 * float((removed & reference).sum()) / float(reference.sum()), 2)
+
+
+def cases(data: Path, cache: Path | None, echo=print):
     from . import labels
 
     heads = labels.heads(data, cache)
     for name, h in heads.items():
         refs = {"face": h.face_reference & (h.tissue > 0), "brain": h.target == BRAIN, "ears": labels.ear_reference(h)}
-        yield name, h.image, h.affine, refs["face"], refs["brain"], refs["ears"]
+        if refs["face"].any():
+            try:
+                refs["caideface-face"] = labels.caideface_face(h, data) & (h.tissue > 0)
+            except (ImportError, OSError, KeyError) as e:  # caideface not installed: that column stays empty
+                echo(f"{name}: no caideface face reference ({e})")
+        yield name, h.image, h.affine, refs
         for view, make in VIEWS.get(name, ()):
             img, aff, m = make(h.image, h.affine, refs)
-            yield view, img, aff, m["face"], m["brain"], m["ears"]
+            yield view, img, aff, m
 
 
 def evaluate(data: Path, weights: Path | None, cache: Path | None, json_out: Path | None, pictures: Path | None,
              echo=print) -> list[dict]:
     rows = []
     ctx = mp.get_context("spawn")
-    header = f"{'volume':<16}{'shape':>14}{'voxel mm':>14}{'face removed %':>16}{'ears removed %':>16}{'brain lost %':>14}" \
+    header = f"{'volume':<22}{'shape':>14}{'voxel mm':>14}{'face removed %':>16}{'(caideface) %':>15}" \
+             f"{'ears removed %':>16}{'brain lost %':>14}" \
              f"{'strip Dice':>12}{'seconds':>9}{'peak MB':>9}"
     echo(header)
-    for case in cases(data, cache):
+    for case in cases(data, cache, echo):
         with ctx.Pool(1) as pool:
             row = pool.apply(_one, ((*case, str(weights) if weights else None, str(pictures) if pictures else None),))
         rows.append(row)
-        face, ears = ("-" if row[k] is None else f"{row[k]:.1f}" for k in ("face_removed_pct", "ears_removed_pct"))
-        echo(f"{row['volume']:<16}{row['shape']:>14}{row['voxel_mm']:>14}{face:>16}{ears:>16}{row['brain_lost_pct']:>14.3f}"
+        face, second, ears = ("-" if row[k] is None else f"{row[k]:.1f}"
+                              for k in ("face_removed_pct", "caideface_face_removed_pct", "ears_removed_pct"))
+        echo(f"{row['volume']:<22}{row['shape']:>14}{row['voxel_mm']:>14}{face:>16}{second:>15}{ears:>16}"
+             f"{row['brain_lost_pct']:>14.3f}"
              f"{row['skull_strip_dice']:>12.3f}{row['seconds']:>9.2f}{row['peak_rss_mb']:>9}")
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=1))

@@ -39,6 +39,7 @@ class Head:
     affine: np.ndarray
     image: np.ndarray | None = None  # the source image, for evaluation
     face_reference: np.ndarray | None = None  # bool: the reference face region (mask's wedge, any tissue)
+    wide_target: np.ndarray | None = None  # ``target`` with the face of both face masks (pydeface's, caideface's)
 
 
 def source_path(entry: dict) -> Path:
@@ -177,8 +178,10 @@ def build(data_list: Path, seed: int = 0) -> dict[str, Head]:
                                              ("pydeface-head", pd_head, pd_aff, pd_brain, pd_face)):
         head = head_mask(image) | brain
         spacing = float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
-        heads[name] = Head(name, tissue_map(image, head, brain), target_map(head, brain, face, spacing), affine,
-                           image, face)
+        h = Head(name, tissue_map(image, head, brain), target_map(head, brain, face, spacing), affine, image, face)
+        # caideface's mask reaches higher (the eyes and the bridge of the nose): the wide face has both
+        h.wide_target = target_map(head, brain, face | caideface_face(h, data_list, seed), spacing)
+        heads[name] = h
 
     mni, mni_aff = load_ras(path["mni152-t1"])
     gm = load_ras(path["mni152-gm"])[0]
@@ -193,8 +196,8 @@ def build(data_list: Path, seed: int = 0) -> dict[str, Head]:
 
 def caideface_face(head: Head, data_list: Path, seed: int = 0) -> np.ndarray:
     """caideface's own face mask carried to a head through its MNI brain
-    (registered to the head's brain): a second face reference, independent
-    of the pydeface mask the network learned from."""
+    (registered to the head's brain): a second face mask, made
+    independently of pydeface's; it reaches higher, over the eyes."""
     sources = read_data_list(data_list)
     brain_t1, brain_aff = load_ras(source_path(sources["caideface-brain"]))
     face = load_ras(source_path(sources["caideface-facemask"]))[0] < 0.5
@@ -242,6 +245,8 @@ def save_cache(heads: dict[str, Head], path: Path) -> None:
         arrays[f"{name}/affine"] = h.affine
         arrays[f"{name}/image"] = h.image.astype(np.float32)
         arrays[f"{name}/face"] = h.face_reference
+        if h.wide_target is not None:
+            arrays[f"{name}/wide_target"] = h.wide_target
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 
@@ -249,7 +254,8 @@ def save_cache(heads: dict[str, Head], path: Path) -> None:
 def load_cache(path: Path) -> dict[str, Head]:
     z = np.load(path)
     names = sorted({k.split("/")[0] for k in z.files})
-    return {n: Head(n, z[f"{n}/tissue"], z[f"{n}/target"], z[f"{n}/affine"], z[f"{n}/image"], z[f"{n}/face"])
+    return {n: Head(n, z[f"{n}/tissue"], z[f"{n}/target"], z[f"{n}/affine"], z[f"{n}/image"], z[f"{n}/face"],
+                    z[f"{n}/wide_target"] if f"{n}/wide_target" in z.files else None)
             for n in names}
 
 

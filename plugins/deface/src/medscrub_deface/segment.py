@@ -21,7 +21,7 @@ from . import grid
 from .model import BRAIN, FACE, load
 
 FACE_GROW_MM = 6.0  # the removed region reaches this far past the predicted face...
-BRAIN_GUARD_MM = 2.0  # ...but never within this distance of the predicted brain
+BRAIN_GUARD_MM = 4.0  # ...but never within this distance of the predicted brain
 
 # Ears (``[deface] ears = true``): the outer ear lies beside the temporal
 # lobes, level with their floor and the cerebellum, a little behind the

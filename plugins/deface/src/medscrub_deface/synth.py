@@ -68,7 +68,11 @@ def _blur(image: torch.Tensor, sigmas) -> torch.Tensor:
 
 
 class Synthesiser:
-    def __init__(self, heads: dict[str, Head], weights: dict[str, float], net: NetConfig, synth: SynthConfig) -> None:
+    """Samples from the heads' label maps; ``wide_face``: the face of both
+    face masks (``Head.wide_target``, where a head has it)."""
+
+    def __init__(self, heads: dict[str, Head], weights: dict[str, float], net: NetConfig, synth: SynthConfig,
+                 wide_face: bool = False) -> None:
         self.names = [n for n in weights if weights[n] > 0]
         p = np.array([weights[n] for n in self.names], dtype=float)
         self.p = p / p.sum()
@@ -76,7 +80,8 @@ class Synthesiser:
         self.maps, self.affines, self.points = {}, {}, {}
         for n in self.names:
             h = heads[n]
-            self.maps[n] = torch.from_numpy(np.stack([h.tissue, h.target]).astype(np.float32))
+            target = h.wide_target if wide_face and h.wide_target is not None else h.target
+            self.maps[n] = torch.from_numpy(np.stack([h.tissue, target]).astype(np.float32))
             self.affines[n] = h.affine
             ijk = np.argwhere(h.target > 0)[::7]
             self.points[n] = ijk @ h.affine[:3, :3].T + h.affine[:3, 3]

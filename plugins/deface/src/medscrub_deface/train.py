@@ -98,14 +98,15 @@ def _device_name(dev: torch.device) -> str:
 
 def stages(config: dict) -> list[dict]:
     """The config's stages: each has its own seed, step count, batch size,
-    learning rates (cosine from the first to the final) and face weight, and a
-    fresh Adam;
+    learning rates (cosine from the first to the final), face weight and
+    face labels (``wide_face``: both face masks), and a fresh Adam;
     a stage starts from the weights the one before it left."""
     out = []
     for n, raw in enumerate(config["stage"], 1):
         out.append({"seed": int(raw["seed"]), "steps": int(raw["steps"]), "lr0": float(raw["learning_rate"]),
                     "lr1": float(raw["final_learning_rate"]), "face_weight": float(raw.get("face_weight", 1.0)),
-                    "batch": int(raw.get("batch", 1)), "number": n})
+                    "batch": int(raw.get("batch", 1)), "wide_face": bool(raw.get("wide_face", False)),
+                    "number": n})
     return out
 
 
@@ -124,10 +125,11 @@ def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: i
     data_list = Path(config["_folder"]) / config["data"]
     all_stages = stages(config)
     t0 = time.perf_counter()
-    heads = labels.heads(data_list, cache, all_stages[0]["seed"])
+    heads = labels.heads(data_list, cache, int(config.get("label_seed", all_stages[0]["seed"])))
     log(f"label maps: {', '.join(heads)} in {time.perf_counter() - t0:.0f} s")
-    synth = Synthesiser(heads, {k: float(v) for k, v in config["heads"].items()}, net_cfg,
-                        synth_config(config["synth"]))
+    head_weights = {k: float(v) for k, v in config["heads"].items()}
+    synths = {wide: Synthesiser(heads, head_weights, net_cfg, synth_config(config["synth"]), wide_face=wide)
+              for wide in {stage["wide_face"] for stage in all_stages[from_stage - 1:to_stage]}}
     dev = device()
     torch.manual_seed(all_stages[0]["seed"])
     net = UNet3D(net_cfg.base, net_cfg.levels).to(dev)
@@ -153,7 +155,7 @@ def train(config_path: Path, out: Path, cache: Path | None = None, from_stage: i
         total, lr0, lr1 = stage["steps"], stage["lr0"], stage["lr1"]
         start = time.perf_counter()
         running = 0.0
-        stream = batches(synth, stage["seed"], total, stage["batch"], workers)
+        stream = batches(synths[stage["wide_face"]], stage["seed"], total, stage["batch"], workers)
         for step in range(1, total + 1):
             lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * (step - 1) / total))
             for group in opt.param_groups:
