@@ -171,8 +171,9 @@ def cases(data: Path, cache: Path | None, echo=print):
     for name, h in heads.items():
         refs = {"face": h.face_reference & (h.tissue > 0), "brain": h.target == BRAIN, "ears": labels.ear_reference(h)}
         if refs["face"].any():
-            try:
-                refs["caideface-face"] = labels.caideface_face(h, data) & (h.tissue > 0)
+            try:  # built with the label maps; registered here for a cache made before it was kept
+                second = h.second_face if h.second_face is not None else labels.caideface_face(h, data)
+                refs["caideface-face"] = second & (h.tissue > 0)
             except (ImportError, OSError, KeyError) as e:  # caideface not installed: that column stays empty
                 echo(f"{name}: no caideface face reference ({e})")
         yield name, h.image, h.affine, refs

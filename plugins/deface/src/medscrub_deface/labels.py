@@ -40,6 +40,7 @@ class Head:
     image: np.ndarray | None = None  # the source image, for evaluation
     face_reference: np.ndarray | None = None  # bool: the reference face region (mask's wedge, any tissue)
     wide_target: np.ndarray | None = None  # ``target`` with the face of both face masks (pydeface's, caideface's)
+    second_face: np.ndarray | None = None  # bool: caideface's face region (any tissue), see caideface_face
 
 
 def source_path(entry: dict) -> Path:
@@ -180,7 +181,8 @@ def build(data_list: Path, seed: int = 0) -> dict[str, Head]:
         spacing = float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
         h = Head(name, tissue_map(image, head, brain), target_map(head, brain, face, spacing), affine, image, face)
         # caideface's mask reaches higher (the eyes and the bridge of the nose): the wide face has both
-        h.wide_target = target_map(head, brain, face | caideface_face(h, data_list, seed), spacing)
+        h.second_face = caideface_face(h, data_list, seed)
+        h.wide_target = target_map(head, brain, face | h.second_face, spacing)
         heads[name] = h
 
     mni, mni_aff = load_ras(path["mni152-t1"])
@@ -245,8 +247,9 @@ def save_cache(heads: dict[str, Head], path: Path) -> None:
         arrays[f"{name}/affine"] = h.affine
         arrays[f"{name}/image"] = h.image.astype(np.float32)
         arrays[f"{name}/face"] = h.face_reference
-        if h.wide_target is not None:
-            arrays[f"{name}/wide_target"] = h.wide_target
+        for key in ("wide_target", "second_face"):
+            if getattr(h, key) is not None:
+                arrays[f"{name}/{key}"] = getattr(h, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 
@@ -254,8 +257,11 @@ def save_cache(heads: dict[str, Head], path: Path) -> None:
 def load_cache(path: Path) -> dict[str, Head]:
     z = np.load(path)
     names = sorted({k.split("/")[0] for k in z.files})
+    def optional(key: str) -> np.ndarray | None:
+        return z[key] if key in z.files else None
+
     return {n: Head(n, z[f"{n}/tissue"], z[f"{n}/target"], z[f"{n}/affine"], z[f"{n}/image"], z[f"{n}/face"],
-                    z[f"{n}/wide_target"] if f"{n}/wide_target" in z.files else None)
+                    optional(f"{n}/wide_target"), optional(f"{n}/second_face"))
             for n in names}
 
 
